@@ -1,0 +1,141 @@
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { AppBindings } from "./env";
+import { ApiError, errorEnvelope } from "./errors";
+import { newId } from "./ids";
+import { audit } from "./middleware/audit";
+import { authenticate } from "./middleware/auth";
+import { jsonBody } from "./middleware/json-body";
+import { requestId } from "./middleware/request-id";
+import { apiKeysRouter } from "./routes/api-keys";
+import { auditLogsRouter } from "./routes/audit-logs";
+import { newRouter } from "./routes/shared";
+import { systemRouter } from "./routes/system";
+import { VERSION } from "./version";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+function renderError(c: Context<AppBindings>, error: ApiError) {
+  const id = c.get("requestId") ?? newId("request");
+  const origin = new URL(c.req.url).origin;
+  const body = errorEnvelope(error.code, error.message, id, origin, error.details);
+  return c.json(body, error.status, { ...error.headers, "X-Request-Id": id });
+}
+
+/** Maps anything thrown to the envelope. Unknown errors are logged by name and message, never sent out. */
+function toApiError(error: unknown, c: Context<AppBindings>): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof HTTPException) {
+    if (error.status === 413)
+      return new ApiError("payload_too_large", "The request body is larger than 1 MiB.");
+    if (error.status === 415 || error.status === 400) {
+      return new ApiError(
+        "invalid_json",
+        "Request bodies must be JSON sent with `Content-Type: application/json`.",
+      );
+    }
+  }
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  console.error("unhandled error", { requestId: c.get("requestId"), route: c.req.routePath, detail });
+  return new ApiError(
+    "internal_error",
+    "Something went wrong on our side. Retry the request; if it keeps failing, contact support with the request id.",
+  );
+}
+
+/** `/v1/api-keys/:id` → a regex matching concrete paths, for telling 404 from 405. */
+function routeRegex(path: string): RegExp {
+  const pattern = path
+    .split("/")
+    .map((part) =>
+      part.startsWith(":") ? "[^/]+" : part === "*" ? ".*" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
+    )
+    .join("/");
+  return new RegExp(`^${pattern}/?$`);
+}
+
+export function createApp() {
+  const app = newRouter();
+
+  app.use("*", requestId);
+  // Audit wraps auth so 403s are recorded too; it records nothing for calls without a valid key.
+  app.use("/v1/*", audit);
+  app.use("/v1/*", authenticate);
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError("payload_too_large", "The request body is larger than 1 MiB.");
+      },
+    }),
+  );
+  app.use("/v1/*", jsonBody);
+
+  app.route("/", systemRouter);
+  app.route("/", apiKeysRouter);
+  app.route("/", auditLogsRouter);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    description: "`Authorization: Bearer sw_live_…` or `sw_test_…`. The key's environment selects the data.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKeyHeader", {
+    type: "apiKey",
+    in: "header",
+    name: "X-API-Key",
+    description: "The same key in the `X-API-Key` header.",
+  });
+  app.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "Sendwire API",
+      version: VERSION,
+      description:
+        "One REST API for WhatsApp, SMS and email. Authenticate with a secret key; each route names the scope " +
+        `it needs. Errors share one envelope; codes are listed at [/docs/errors](${new URL(c.req.url).origin}/docs/errors).`,
+    },
+    servers: [{ url: new URL(c.req.url).origin }],
+    tags: [
+      { name: "API keys", description: "Scoped secret keys, rotation with overlap, revocation." },
+      { name: "Audit logs", description: "Every authenticated call, recorded." },
+      { name: "System", description: "Health." },
+    ],
+  }));
+
+  const handlerRoutes = () =>
+    app.routes
+      .filter((route) => route.method !== "ALL")
+      .map((route) => ({ ...route, regex: routeRegex(route.path) }));
+  let routeTable: ReturnType<typeof handlerRoutes> | undefined;
+
+  app.notFound((c) => {
+    routeTable ??= handlerRoutes();
+    const allowed = [
+      ...new Set(routeTable.filter((route) => route.regex.test(c.req.path)).map((r) => r.method)),
+    ];
+    if (allowed.length > 0) {
+      return renderError(
+        c,
+        new ApiError(
+          "method_not_allowed",
+          `${c.req.method} is not allowed on this path; use ${allowed.join(", ")}.`,
+          {
+            headers: { Allow: allowed.join(", ") },
+          },
+        ),
+      );
+    }
+    return renderError(
+      c,
+      new ApiError("route_not_found", `No route matches ${c.req.method} ${c.req.path.slice(0, 200)}.`),
+    );
+  });
+  app.onError((error, c) => renderError(c, toApiError(error, c)));
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

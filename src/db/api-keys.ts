@@ -1,0 +1,78 @@
+import { and, eq } from "drizzle-orm";
+import { generateKeySecret, hashKeySecret } from "../domain/api-keys";
+import type { Environment } from "../env";
+import { newId } from "../ids";
+import type { Db } from "./client";
+import { type ApiKeyRow, apiKeySecrets, apiKeys, tenants } from "./schema";
+
+export interface NewApiKey {
+  tenantId: string;
+  environment: Environment;
+  name: string;
+  scopes: string[];
+  expiresAt: Date | null;
+  rateLimitPerMinute: number | null;
+  rateLimitBurst: number | null;
+  createdByKeyId: string | null;
+}
+
+/** Creates a key and its first secret in one batch; the plaintext secret is returned once and never stored. */
+export async function createApiKey(
+  db: Db,
+  input: NewApiKey,
+  now: Date,
+): Promise<{ key: ApiKeyRow; secret: string }> {
+  const { secret, prefix } = generateKeySecret(input.environment);
+  const key: ApiKeyRow = {
+    id: newId("apiKey"),
+    ...input,
+    prefix,
+    revokedAt: null,
+    rotatedAt: null,
+    createdAt: now,
+  };
+  await db.batch([
+    db.insert(apiKeys).values(key),
+    db.insert(apiKeySecrets).values({
+      secretHash: await hashKeySecret(secret),
+      keyId: key.id,
+      prefix,
+      expiresAt: null,
+      createdAt: now,
+    }),
+  ]);
+  return { key, secret };
+}
+
+export async function createTenant(db: Db, name: string, now: Date) {
+  const tenant = { id: newId("tenant"), name, createdAt: now };
+  await db.insert(tenants).values(tenant);
+  return tenant;
+}
+
+/** The key a secret hash belongs to, with that secret's own expiry (set once it has been rotated out). */
+export async function findKeyBySecretHash(db: Db, secretHash: string) {
+  const [row] = await db
+    .select({ key: apiKeys, secretExpiresAt: apiKeySecrets.expiresAt })
+    .from(apiKeySecrets)
+    .innerJoin(apiKeys, eq(apiKeys.id, apiKeySecrets.keyId))
+    .where(eq(apiKeySecrets.secretHash, secretHash))
+    .limit(1);
+  return row ?? null;
+}
+
+/** A key by id, only within the caller's tenant and environment (anything else is "not found"). */
+export async function findApiKey(db: Db, scope: { tenantId: string; environment: Environment }, id: string) {
+  const [row] = await db
+    .select()
+    .from(apiKeys)
+    .where(
+      and(
+        eq(apiKeys.id, id),
+        eq(apiKeys.tenantId, scope.tenantId),
+        eq(apiKeys.environment, scope.environment),
+      ),
+    )
+    .limit(1);
+  return row ?? null;
+}

@@ -1,0 +1,75 @@
+import type { Environment } from "../env";
+
+/** Every scope a key can hold. A route names exactly one of these. */
+export const SCOPES = [
+  "messages:send",
+  "messages:read",
+  "templates:manage",
+  "templates:read",
+  "broadcasts:manage",
+  "contacts:manage",
+  "webhooks:manage",
+  "analytics:read",
+  "audit:read",
+  "keys:manage",
+] as const;
+
+export type Scope = (typeof SCOPES)[number];
+
+export const ENVIRONMENTS = ["live", "test"] as const satisfies readonly Environment[];
+
+const SECRET_BYTES = 32;
+/** `sw_live_` / `sw_test_` then 43 base64url characters (32 random bytes). */
+const KEY_PATTERN = /^sw_(live|test)_[A-Za-z0-9_-]{43}$/;
+/** How many characters of the random part are kept as the display prefix. */
+const DISPLAY_CHARS = 6;
+
+export const DEFAULT_ROTATION_OVERLAP_SECONDS = 86_400;
+export const MAX_ROTATION_OVERLAP_SECONDS = 30 * 86_400;
+
+function base64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+export function generateKeySecret(environment: Environment): { secret: string; prefix: string } {
+  const random = base64url(crypto.getRandomValues(new Uint8Array(SECRET_BYTES)));
+  const secret = `sw_${environment}_${random}`;
+  return { secret, prefix: displayPrefix(secret) };
+}
+
+export function displayPrefix(secret: string): string {
+  return secret.slice(0, "sw_test_".length + DISPLAY_CHARS);
+}
+
+/** The environment a well-formed key belongs to, or null when it is not shaped like a Sendwire key. */
+export function parseKeyEnvironment(secret: string): Environment | null {
+  const match = KEY_PATTERN.exec(secret);
+  return match ? (match[1] as Environment) : null;
+}
+
+/** SHA-256 of the whole secret, hex. The only form in which a secret is stored. */
+export async function hashKeySecret(secret: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Scopes in `requested` that `held` does not include (a key can only grant what it has). */
+export function missingScopes(held: readonly string[], requested: readonly string[]): string[] {
+  return requested.filter((scope) => !held.includes(scope));
+}
+
+export type KeyStatus = "active" | "expired" | "revoked";
+
+export function keyStatus(key: { revokedAt: Date | null; expiresAt: Date | null }, now: Date): KeyStatus {
+  if (key.revokedAt) return "revoked";
+  if (key.expiresAt && key.expiresAt.getTime() <= now.getTime()) return "expired";
+  return "active";
+}
+
+/** Per-key limits when a key sets none (issue: 6,000 per minute, bursts of 1,200 per second). */
+export const DEFAULT_RATE_LIMIT = { requestsPerMinute: 6_000, burst: 1_200 } as const;
+
+/** The longest lifetime a key may be created with. */
+export const MAX_KEY_TTL_SECONDS = 5 * 365 * 86_400;

@@ -1,0 +1,150 @@
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/**
+ * The closed list of error codes. Each code maps to exactly one HTTP status and error type; the list is
+ * exported into the OpenAPI document and rendered at /docs/errors.
+ */
+export const ERROR_CODES = {
+  validation_error: {
+    status: 400,
+    type: "invalid_request",
+    description: "A field is missing or invalid; `details` lists each bad field.",
+  },
+  invalid_json: {
+    status: 400,
+    type: "invalid_request",
+    description: "The body is not valid JSON, or was sent without `Content-Type: application/json`.",
+  },
+  invalid_cursor: {
+    status: 400,
+    type: "invalid_request",
+    description: "The `cursor` query parameter was not produced by this list endpoint.",
+  },
+  api_key_missing: {
+    status: 401,
+    type: "authentication_error",
+    description: "No API key was sent. Use `Authorization: Bearer sw_…` or `X-API-Key: sw_…`.",
+  },
+  api_key_invalid: {
+    status: 401,
+    type: "authentication_error",
+    description: "The API key is malformed, unknown or revoked.",
+  },
+  api_key_expired: {
+    status: 401,
+    type: "authentication_error",
+    description: "The API key (or a rotated secret's overlap window) has expired.",
+  },
+  insufficient_scope: {
+    status: 403,
+    type: "permission_error",
+    description: "The API key lacks the scope this operation needs; the message names it.",
+  },
+  environment_not_permitted: {
+    status: 403,
+    type: "permission_error",
+    description: "A key can only act within its own environment (live or test).",
+  },
+  resource_not_found: {
+    status: 404,
+    type: "invalid_request",
+    description: "No object with that id exists for this tenant and environment.",
+  },
+  api_key_revoked: {
+    status: 409,
+    type: "invalid_request",
+    description: "The API key is revoked and cannot be rotated; create a new key instead.",
+  },
+  route_not_found: {
+    status: 404,
+    type: "invalid_request",
+    description: "No route matches this path.",
+  },
+  method_not_allowed: {
+    status: 405,
+    type: "invalid_request",
+    description: "The path exists but does not accept this method; see the `Allow` header.",
+  },
+  payload_too_large: {
+    status: 413,
+    type: "invalid_request",
+    description: "The request body is larger than 1 MiB.",
+  },
+  rate_limited: {
+    status: 429,
+    type: "rate_limit_error",
+    description: "Too many requests for this API key; retry after `Retry-After` seconds.",
+  },
+  internal_error: {
+    status: 500,
+    type: "api_error",
+    description:
+      "Something went wrong on our side. Retry with the same idempotency key; quote the request id.",
+  },
+  service_unavailable: {
+    status: 503,
+    type: "api_error",
+    description: "A dependency is temporarily unavailable. Retry with backoff.",
+  },
+} as const satisfies Record<string, { status: ContentfulStatusCode; type: string; description: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+export const ERROR_CODE_LIST = Object.keys(ERROR_CODES) as ErrorCode[];
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+/** Thrown anywhere in request handling; app.onError renders it as the error envelope. */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetail[];
+  readonly headers: Record<string, string>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { details?: ErrorDetail[]; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+    this.code = code;
+    this.details = options.details ?? [];
+    this.headers = options.headers ?? {};
+  }
+
+  get status(): ContentfulStatusCode {
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+export interface ErrorEnvelope {
+  error: {
+    type: string;
+    code: ErrorCode;
+    message: string;
+    request_id: string;
+    doc_url: string;
+    details: ErrorDetail[];
+  };
+}
+
+export function errorEnvelope(
+  code: ErrorCode,
+  message: string,
+  requestId: string,
+  origin: string,
+  details: ErrorDetail[] = [],
+): ErrorEnvelope {
+  return {
+    error: {
+      type: ERROR_CODES[code].type,
+      code,
+      message,
+      request_id: requestId,
+      doc_url: `${origin}/docs/errors#${code}`,
+      details,
+    },
+  };
+}

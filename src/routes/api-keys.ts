@@ -1,0 +1,372 @@
+import { z } from "@hono/zod-openapi";
+import { and, desc, eq, gt, inArray, isNull, lt } from "drizzle-orm";
+import { createApiKey, findApiKey } from "../db/api-keys";
+import { createDb } from "../db/client";
+import { type ApiKeyRow, apiKeySecrets, apiKeys } from "../db/schema";
+import {
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_ROTATION_OVERLAP_SECONDS,
+  ENVIRONMENTS,
+  generateKeySecret,
+  hashKeySecret,
+  keyStatus,
+  MAX_KEY_TTL_SECONDS,
+  MAX_ROTATION_OVERLAP_SECONDS,
+  missingScopes,
+  SCOPES,
+} from "../domain/api-keys";
+import { ApiError } from "../errors";
+import { principalOf } from "../middleware/auth";
+import {
+  decodeCursor,
+  IdParamSchema,
+  listSchema,
+  newRouter,
+  PaginationQuerySchema,
+  page,
+  scopedRoute,
+  Timestamp,
+  toTimestamp,
+} from "./shared";
+
+const ScopeSchema = z.enum(SCOPES).openapi("Scope");
+const EnvironmentSchema = z.enum(ENVIRONMENTS).openapi("Environment");
+
+const RateLimitSchema = z
+  .strictObject({
+    requests_per_minute: z.number().int().min(1).max(1_000_000).openapi({ example: 6000 }),
+    burst: z.number().int().min(1).max(100_000).openapi({ example: 1200 }),
+  })
+  .openapi("RateLimit");
+
+export const ApiKeySchema = z
+  .object({
+    object: z.literal("api_key"),
+    id: z.string().openapi({ example: "key_01jd3x6n2m8q4v7w9y0z1a2b3c" }),
+    name: z.string(),
+    environment: EnvironmentSchema,
+    scopes: z.array(ScopeSchema),
+    prefix: z
+      .string()
+      .openapi({ description: "First characters of the current secret, for recognising it." }),
+    status: z.enum(["active", "expired", "revoked"]),
+    rate_limit: RateLimitSchema,
+    created_at: Timestamp,
+    expires_at: Timestamp.nullable(),
+    revoked_at: Timestamp.nullable(),
+    rotated_at: Timestamp.nullable(),
+    previous_secret_expires_at: Timestamp.nullable().openapi({
+      description: "While a rotation overlap lasts, when the previous secret stops working.",
+    }),
+    created_by_key_id: z.string().nullable(),
+  })
+  .openapi("ApiKey");
+
+const ApiKeyWithSecretSchema = ApiKeySchema.extend({
+  secret: z.string().openapi({
+    description: "The full key. Shown only in this response; store it in a secret manager.",
+    example: "sw_test_4fZq9kW3c2b1x0yVvT8uS7rQ6pO5nM4lK3jI2hG1fE0",
+  }),
+}).openapi("ApiKeyWithSecret");
+
+type ApiKey = z.infer<typeof ApiKeySchema>;
+
+function renderApiKey(key: ApiKeyRow, now: Date, previousSecretExpiresAt: Date | null = null): ApiKey {
+  return {
+    object: "api_key",
+    id: key.id,
+    name: key.name,
+    environment: key.environment,
+    scopes: key.scopes as ApiKey["scopes"],
+    prefix: key.prefix,
+    status: keyStatus(key, now),
+    rate_limit: {
+      requests_per_minute: key.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT.requestsPerMinute,
+      burst: key.rateLimitBurst ?? DEFAULT_RATE_LIMIT.burst,
+    },
+    created_at: toTimestamp(key.createdAt),
+    expires_at: toTimestamp(key.expiresAt),
+    revoked_at: toTimestamp(key.revokedAt),
+    rotated_at: toTimestamp(key.rotatedAt),
+    previous_secret_expires_at: key.revokedAt ? null : toTimestamp(previousSecretExpiresAt),
+    created_by_key_id: key.createdByKeyId,
+  };
+}
+
+/** Latest expiry of a still-valid rotated-out secret, per key id. */
+async function previousSecretExpiries(db: ReturnType<typeof createDb>, keyIds: string[], now: Date) {
+  if (keyIds.length === 0) return new Map<string, Date>();
+  const rows = await db
+    .select({ keyId: apiKeySecrets.keyId, expiresAt: apiKeySecrets.expiresAt })
+    .from(apiKeySecrets)
+    .where(and(inArray(apiKeySecrets.keyId, keyIds), gt(apiKeySecrets.expiresAt, now)));
+  const latest = new Map<string, Date>();
+  for (const row of rows) {
+    const current = latest.get(row.keyId);
+    if (row.expiresAt && (!current || row.expiresAt > current)) latest.set(row.keyId, row.expiresAt);
+  }
+  return latest;
+}
+
+const CreateApiKeyBody = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100).openapi({ example: "checkout-service" }),
+    environment: EnvironmentSchema.optional().openapi({
+      description: "Defaults to the calling key's environment, the only one it may create keys in.",
+    }),
+    scopes: z
+      .array(ScopeSchema)
+      .min(1)
+      .max(SCOPES.length)
+      .openapi({ example: ["messages:send", "messages:read"] }),
+    expires_at: z.iso.datetime({ offset: true }).optional().openapi({
+      description: "RFC 3339 time after which the key stops working. Exclusive with ttl_seconds.",
+    }),
+    ttl_seconds: z.number().int().min(60).max(MAX_KEY_TTL_SECONDS).optional().openapi({
+      description: "Lifetime in seconds from now. Exclusive with expires_at.",
+      example: 2_592_000,
+    }),
+    rate_limit: RateLimitSchema.optional().openapi({
+      description: "Per-key limits; defaults 6,000/min, burst 1,200.",
+    }),
+  })
+  .refine((body) => body.expires_at === undefined || body.ttl_seconds === undefined, {
+    message: "Send either expires_at or ttl_seconds, not both.",
+    path: ["ttl_seconds"],
+  })
+  .openapi("CreateApiKeyRequest");
+
+const createApiKeyRoute = scopedRoute(
+  "keys:manage",
+  {
+    method: "post",
+    path: "/v1/api-keys",
+    tags: ["API keys"],
+    summary: "Create an API key",
+    description:
+      "Creates a key in the caller's environment with a subset of the caller's scopes. The secret is returned once.",
+    request: { body: { required: true, content: { "application/json": { schema: CreateApiKeyBody } } } },
+    responses: {
+      201: {
+        description: "The new key, with its secret (shown only here).",
+        content: { "application/json": { schema: ApiKeyWithSecretSchema } },
+      },
+    },
+  },
+  ["validation_error", "invalid_json", "environment_not_permitted"],
+);
+
+const listApiKeysRoute = scopedRoute(
+  "keys:manage",
+  {
+    method: "get",
+    path: "/v1/api-keys",
+    tags: ["API keys"],
+    summary: "List API keys",
+    description: "Keys of the caller's tenant and environment, newest first. Secrets are never returned.",
+    request: { query: PaginationQuerySchema },
+    responses: {
+      200: {
+        description: "A page of keys.",
+        content: { "application/json": { schema: listSchema(ApiKeySchema, "ApiKeyList") } },
+      },
+    },
+  },
+  ["validation_error", "invalid_cursor"],
+);
+
+const getApiKeyRoute = scopedRoute(
+  "keys:manage",
+  {
+    method: "get",
+    path: "/v1/api-keys/{id}",
+    tags: ["API keys"],
+    summary: "Retrieve an API key",
+    request: { params: IdParamSchema("key_01jd3x6n2m8q4v7w9y0z1a2b3c") },
+    responses: {
+      200: { description: "The key.", content: { "application/json": { schema: ApiKeySchema } } },
+    },
+  },
+  ["resource_not_found"],
+);
+
+const RotateApiKeyBody = z
+  .strictObject({
+    overlap_seconds: z.number().int().min(0).max(MAX_ROTATION_OVERLAP_SECONDS).optional().openapi({
+      description: "How long the previous secret keeps working (default 86400; 0 revokes it now).",
+      example: 86400,
+    }),
+  })
+  .openapi("RotateApiKeyRequest");
+
+const rotateApiKeyRoute = scopedRoute(
+  "keys:manage",
+  {
+    method: "post",
+    path: "/v1/api-keys/{id}/rotate",
+    tags: ["API keys"],
+    summary: "Rotate an API key's secret",
+    description:
+      "Issues a new secret under the same key id. The previous secret keeps working for `overlap_seconds`.",
+    request: {
+      params: IdParamSchema("key_01jd3x6n2m8q4v7w9y0z1a2b3c"),
+      body: { required: false, content: { "application/json": { schema: RotateApiKeyBody } } },
+    },
+    responses: {
+      200: {
+        description: "The key with its new secret (shown only here).",
+        content: { "application/json": { schema: ApiKeyWithSecretSchema } },
+      },
+    },
+  },
+  ["validation_error", "invalid_json", "resource_not_found", "api_key_revoked"],
+);
+
+const revokeApiKeyRoute = scopedRoute(
+  "keys:manage",
+  {
+    method: "delete",
+    path: "/v1/api-keys/{id}",
+    tags: ["API keys"],
+    summary: "Revoke an API key",
+    description:
+      "Revokes the key and all of its secrets, effective on the next request. Repeating it is harmless.",
+    request: { params: IdParamSchema("key_01jd3x6n2m8q4v7w9y0z1a2b3c") },
+    responses: {
+      200: { description: "The revoked key.", content: { "application/json": { schema: ApiKeySchema } } },
+    },
+  },
+  ["resource_not_found"],
+);
+
+export const apiKeysRouter = newRouter()
+  .openapi(createApiKeyRoute, async (c) => {
+    const caller = principalOf(c);
+    const body = c.req.valid("json");
+    const environment = body.environment ?? caller.environment;
+    if (environment !== caller.environment) {
+      throw new ApiError(
+        "environment_not_permitted",
+        `A ${caller.environment} key can only create ${caller.environment} keys; use a ${environment} key to create this one.`,
+      );
+    }
+    const scopes = [...new Set(body.scopes)];
+    const lacking = missingScopes(caller.scopes, scopes);
+    if (lacking.length > 0) {
+      throw new ApiError(
+        "insufficient_scope",
+        `This API key cannot grant scopes it does not hold: ${lacking.join(", ")}.`,
+        {
+          details: lacking.map((scope) => ({ path: "scopes", message: scope })),
+        },
+      );
+    }
+    const now = new Date();
+    const expiresAt = body.expires_at
+      ? new Date(body.expires_at)
+      : body.ttl_seconds
+        ? new Date(now.getTime() + body.ttl_seconds * 1000)
+        : null;
+    if (expiresAt && expiresAt.getTime() <= now.getTime()) {
+      throw new ApiError("validation_error", "expires_at must be in the future.", {
+        details: [{ path: "expires_at", message: "must be in the future" }],
+      });
+    }
+    const { key, secret } = await createApiKey(
+      createDb(c.env.DB),
+      {
+        tenantId: caller.tenantId,
+        environment,
+        name: body.name,
+        scopes,
+        expiresAt,
+        rateLimitPerMinute: body.rate_limit?.requests_per_minute ?? null,
+        rateLimitBurst: body.rate_limit?.burst ?? null,
+        createdByKeyId: caller.keyId,
+      },
+      now,
+    );
+    return c.json({ ...renderApiKey(key, now), secret }, 201);
+  })
+  .openapi(listApiKeysRoute, async (c) => {
+    const caller = principalOf(c);
+    const { limit, cursor } = c.req.valid("query");
+    const after = decodeCursor(cursor);
+    const db = createDb(c.env.DB);
+    const rows = await db
+      .select()
+      .from(apiKeys)
+      .where(
+        and(
+          eq(apiKeys.tenantId, caller.tenantId),
+          eq(apiKeys.environment, caller.environment),
+          after ? lt(apiKeys.id, after) : undefined,
+        ),
+      )
+      .orderBy(desc(apiKeys.id))
+      .limit(limit + 1);
+    const now = new Date();
+    const previous = await previousSecretExpiries(
+      db,
+      rows.slice(0, limit).map((row) => row.id),
+      now,
+    );
+    return c.json(
+      page(rows, limit, (row) => renderApiKey(row, now, previous.get(row.id) ?? null)),
+      200,
+    );
+  })
+  .openapi(getApiKeyRoute, async (c) => {
+    const caller = principalOf(c);
+    const db = createDb(c.env.DB);
+    const key = await findApiKey(db, caller, c.req.valid("param").id);
+    if (!key) throw notFound();
+    const now = new Date();
+    const previous = await previousSecretExpiries(db, [key.id], now);
+    return c.json(renderApiKey(key, now, previous.get(key.id) ?? null), 200);
+  })
+  .openapi(rotateApiKeyRoute, async (c) => {
+    const caller = principalOf(c);
+    const db = createDb(c.env.DB);
+    const key = await findApiKey(db, caller, c.req.valid("param").id);
+    if (!key) throw notFound();
+    if (key.revokedAt)
+      throw new ApiError("api_key_revoked", "This key is revoked and cannot be rotated; create a new key.");
+
+    const overlapSeconds = c.req.valid("json").overlap_seconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
+    const now = new Date();
+    const previousExpiresAt = new Date(now.getTime() + overlapSeconds * 1000);
+    const { secret, prefix } = generateKeySecret(key.environment);
+    const currentSecret = and(eq(apiKeySecrets.keyId, key.id), isNull(apiKeySecrets.expiresAt));
+    // One batch: the current secret becomes "previous" (or goes now), the new one becomes current.
+    await db.batch([
+      overlapSeconds === 0
+        ? db.delete(apiKeySecrets).where(currentSecret)
+        : db.update(apiKeySecrets).set({ expiresAt: previousExpiresAt }).where(currentSecret),
+      db.insert(apiKeySecrets).values({
+        secretHash: await hashKeySecret(secret),
+        keyId: key.id,
+        prefix,
+        expiresAt: null,
+        createdAt: now,
+      }),
+      db.update(apiKeys).set({ prefix, rotatedAt: now }).where(eq(apiKeys.id, key.id)),
+    ]);
+    const previous = await previousSecretExpiries(db, [key.id], now);
+    const rotated = { ...key, prefix, rotatedAt: now };
+    return c.json({ ...renderApiKey(rotated, now, previous.get(key.id) ?? null), secret }, 200);
+  })
+  .openapi(revokeApiKeyRoute, async (c) => {
+    const caller = principalOf(c);
+    const db = createDb(c.env.DB);
+    const key = await findApiKey(db, caller, c.req.valid("param").id);
+    if (!key) throw notFound();
+    const now = new Date();
+    const revokedAt = key.revokedAt ?? now;
+    if (!key.revokedAt) await db.update(apiKeys).set({ revokedAt }).where(eq(apiKeys.id, key.id));
+    return c.json(renderApiKey({ ...key, revokedAt }, now), 200);
+  });
+
+function notFound() {
+  return new ApiError("resource_not_found", "No API key with that id exists in this environment.");
+}

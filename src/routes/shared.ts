@@ -1,0 +1,225 @@
+import { createRoute, OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
+import type { Scope } from "../domain/api-keys";
+import type { AppBindings } from "../env";
+import { ApiError, ERROR_CODE_LIST, ERROR_CODES, type ErrorCode } from "../errors";
+import { requireScope } from "../middleware/auth";
+
+export const ErrorCodeSchema = z.enum(ERROR_CODE_LIST).openapi("ErrorCode", {
+  description: `Closed list of error codes; each maps to one HTTP status:\n\n${ERROR_CODE_LIST.map(
+    (code) => `* \`${code}\` → ${ERROR_CODES[code].status}: ${ERROR_CODES[code].description}`,
+  ).join("\n")}`,
+});
+
+export const ErrorEnvelopeSchema = z
+  .object({
+    error: z.object({
+      type: z.string().openapi({ example: "invalid_request" }),
+      code: ErrorCodeSchema,
+      message: z.string().openapi({ example: "name: Required field is missing." }),
+      request_id: z.string().openapi({ example: "req_01jd3x6n2m8q4v7w9y0z1a2b3c" }),
+      doc_url: z.string().openapi({ example: "http://localhost:8787/docs/errors#validation_error" }),
+      details: z.array(z.object({ path: z.string(), message: z.string() })),
+    }),
+  })
+  .openapi("Error");
+
+/** Response entries for the given error codes, grouped by status, each with an example per code. */
+export function errorResponses(...codes: ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const status = ERROR_CODES[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const responses: Record<number, { description: string; content: Record<string, unknown> }> = {};
+  for (const [status, group] of byStatus) {
+    responses[status] = {
+      description: group.map((code) => `\`${code}\`: ${ERROR_CODES[code].description}`).join(" "),
+      content: {
+        "application/json": {
+          schema: ErrorEnvelopeSchema,
+          examples: Object.fromEntries(
+            group.map((code) => [
+              code,
+              {
+                value: {
+                  error: {
+                    type: ERROR_CODES[code].type,
+                    code,
+                    message: ERROR_CODES[code].description,
+                    request_id: "req_01jd3x6n2m8q4v7w9y0z1a2b3c",
+                    doc_url: `http://localhost:8787/docs/errors#${code}`,
+                    details: [],
+                  },
+                },
+              },
+            ]),
+          ),
+        },
+      },
+    };
+  }
+  return responses;
+}
+
+/** Errors any authenticated route can answer, whatever it does. */
+const AUTHENTICATED_ROUTE_ERRORS: ErrorCode[] = [
+  "api_key_missing",
+  "api_key_invalid",
+  "api_key_expired",
+  "insufficient_scope",
+  "rate_limited",
+  "internal_error",
+];
+
+/**
+ * An authenticated route: requires `scope` (checked before the body is validated), documents the scope in
+ * its security requirement and lists the shared error responses beside the route's own.
+ */
+export function scopedRoute<const R extends Omit<RouteConfig, "security" | "middleware">>(
+  scope: Scope,
+  config: R,
+  extraErrors: ErrorCode[] = [],
+) {
+  const route = createRoute({
+    ...config,
+    security: [{ bearerAuth: [scope] }, { apiKeyHeader: [scope] }],
+    middleware: [requireScope(scope)],
+    "x-required-scope": scope,
+    responses: {
+      ...errorResponses(...AUTHENTICATED_ROUTE_ERRORS, ...extraErrors),
+      ...config.responses,
+    },
+  });
+  // Keep the caller's precise request/response types (the spread above widens them).
+  return route as unknown as R & Pick<typeof route, "getRoutingPath" | "security" | "middleware">;
+}
+
+export const IdParamSchema = (example: string) =>
+  z.object({
+    id: z
+      .string()
+      .max(64)
+      .openapi({ param: { name: "id", in: "path" }, example }),
+  });
+
+export const Timestamp = z.string().openapi({ format: "date-time", example: "2026-11-23T18:00:00.000Z" });
+
+export function toTimestamp(date: Date): string;
+export function toTimestamp(date: Date | null): string | null;
+export function toTimestamp(date: Date | null): string | null {
+  return date ? date.toISOString() : null;
+}
+
+export const PaginationQuerySchema = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(20)
+    .openapi({ param: { name: "limit", in: "query" }, description: "Page size, 1–100.", example: 20 }),
+  cursor: z
+    .string()
+    .max(200)
+    .optional()
+    .openapi({
+      param: { name: "cursor", in: "query" },
+      description: "The `next_cursor` of the previous page; omit for the first page.",
+    }),
+});
+
+export function listSchema<T extends z.ZodTypeAny>(item: T, name: string) {
+  return z
+    .object({
+      object: z.literal("list"),
+      data: z.array(item),
+      next_cursor: z
+        .string()
+        .nullable()
+        .openapi({ description: "Pass as `cursor` for the next page; null at the end." }),
+    })
+    .openapi(name);
+}
+
+// Cursors are opaque to callers: the base64url of the last id on the page (ids sort by creation time).
+export function encodeCursor(lastId: string): string {
+  return btoa(JSON.stringify({ after: lastId }))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+}
+
+export function decodeCursor(cursor: string | undefined): string | null {
+  if (cursor === undefined) return null;
+  try {
+    const parsed = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
+    if (typeof parsed?.after === "string" && /^[a-z]{3}_[0-9a-z]{26}$/.test(parsed.after))
+      return parsed.after;
+  } catch {
+    // fall through to the error below
+  }
+  throw new ApiError(
+    "invalid_cursor",
+    "The cursor is not valid. Pass the `next_cursor` value of the previous page as-is.",
+  );
+}
+
+/** Builds a list page from `limit + 1` rows fetched newest first. */
+export function page<Row extends { id: string }, Item>(
+  rows: Row[],
+  limit: number,
+  render: (row: Row) => Item,
+) {
+  const hasMore = rows.length > limit;
+  const pageRows = hasMore ? rows.slice(0, limit) : rows;
+  const last = pageRows.at(-1);
+  return {
+    object: "list" as const,
+    data: pageRows.map(render),
+    next_cursor: hasMore && last ? encodeCursor(last.id) : null,
+  };
+}
+
+type ValidationTarget = "json" | "query" | "param" | "header" | "cookie" | "form";
+
+/** Dotted path with array indexes in brackets: `rate_limit.burst`, `scopes[2]`. */
+function issuePath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, part) => {
+    if (typeof part === "number") return `${acc}[${part}]`;
+    return acc ? `${acc}.${String(part)}` : String(part);
+  }, "");
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type" && /received undefined$/.test(issue.message))
+    return "Required field is missing.";
+  if (issue.code === "unrecognized_keys") return `Unknown field(s): ${issue.keys.join(", ")}.`;
+  return issue.message;
+}
+
+const TARGET_NAMES: Record<ValidationTarget, string> = {
+  json: "body",
+  query: "query",
+  param: "path",
+  header: "header",
+  cookie: "cookie",
+  form: "body",
+};
+
+/** Every router uses this hook: a failed schema becomes 400 `validation_error` with one detail per field. */
+export function validationHook(result: { success: boolean; target: ValidationTarget; error?: z.ZodError }) {
+  if (result.success || !result.error) return;
+  const details = result.error.issues.slice(0, 50).map((issue) => ({
+    path: issuePath(issue.path) || TARGET_NAMES[result.target],
+    message: issueMessage(issue),
+  }));
+  const summary = details
+    .slice(0, 3)
+    .map((detail) => `${detail.path}: ${detail.message}`)
+    .join(" ");
+  throw new ApiError("validation_error", `Invalid ${TARGET_NAMES[result.target]}. ${summary}`, { details });
+}
+
+export function newRouter() {
+  return new OpenAPIHono<AppBindings>({ defaultHook: validationHook });
+}

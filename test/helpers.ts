@@ -1,0 +1,93 @@
+import { env, exports } from "cloudflare:workers";
+import { createApiKey, createTenant } from "../src/db/api-keys";
+import { createDb } from "../src/db/client";
+import { SCOPES } from "../src/domain/api-keys";
+import type { Environment } from "../src/env";
+
+export const ALL_SCOPES = [...SCOPES];
+
+export interface SeededKey {
+  tenantId: string;
+  keyId: string;
+  secret: string;
+  environment: Environment;
+}
+
+/** A fresh tenant with one key (all scopes unless told otherwise), written through the same code the API uses. */
+export async function seedTenant(
+  options: { environment?: Environment; scopes?: string[]; expiresAt?: Date | null; name?: string } = {},
+): Promise<SeededKey> {
+  const db = createDb(env.DB);
+  const now = new Date();
+  const tenant = await createTenant(db, options.name ?? "Test tenant", now);
+  return seedKey(tenant.id, options);
+}
+
+/** Another key on an existing tenant. */
+export async function seedKey(
+  tenantId: string,
+  options: { environment?: Environment; scopes?: string[]; expiresAt?: Date | null } = {},
+): Promise<SeededKey> {
+  const environment = options.environment ?? "test";
+  const { key, secret } = await createApiKey(
+    createDb(env.DB),
+    {
+      tenantId,
+      environment,
+      name: "seeded",
+      scopes: options.scopes ?? ALL_SCOPES,
+      expiresAt: options.expiresAt ?? null,
+      rateLimitPerMinute: null,
+      rateLimitBurst: null,
+      createdByKeyId: null,
+    },
+    new Date(),
+  );
+  return { tenantId, keyId: key.id, secret, environment };
+}
+
+/** Calls the worker's own fetch handler (inside workerd, same isolate) like an HTTP client would. */
+export function call(
+  method: string,
+  path: string,
+  options: { key?: string; body?: unknown; headers?: Record<string, string>; rawBody?: string } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
+  let body: string | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers["content-type"] ??= "application/json";
+  }
+  return exports.default.fetch(new Request(`http://localhost${path}`, { method, headers, body }));
+}
+
+export async function json<T = any>(res: Response): Promise<T> {
+  return (await res.json()) as T;
+}
+
+/** Asserts the error envelope and returns it. */
+export async function expectError(res: Response, status: number, code: string) {
+  const text = await res.text();
+  let parsed: any;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`expected a JSON error envelope, got ${res.status}: ${text.slice(0, 200)}`);
+  }
+  if (res.status !== status || parsed?.error?.code !== code) {
+    throw new Error(`expected ${status} ${code}, got ${res.status}: ${text.slice(0, 400)}`);
+  }
+  const { error } = parsed;
+  for (const field of ["type", "code", "message", "request_id", "doc_url", "details"]) {
+    if (!(field in error)) throw new Error(`error envelope lacks ${field}: ${text}`);
+  }
+  return error as {
+    type: string;
+    code: string;
+    message: string;
+    request_id: string;
+    doc_url: string;
+    details: any[];
+  };
+}
