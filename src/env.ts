@@ -19,6 +19,7 @@ export interface Principal {
   keyPrefix: string;
   environment: Environment;
   scopes: readonly string[];
+  rateLimit: { requestsPerMinute: number; burst: number };
 }
 
 export interface AppVariables {

@@ -20,6 +20,17 @@ export const ERROR_CODES = {
     type: "invalid_request",
     description: "The `cursor` query parameter was not produced by this list endpoint.",
   },
+  idempotency_key_required: {
+    status: 400,
+    type: "invalid_request",
+    description: "This operation needs an `Idempotency-Key` header (or `idempotency_key` body field).",
+  },
+  idempotency_key_invalid: {
+    status: 400,
+    type: "invalid_request",
+    description:
+      "The idempotency key must be 1–255 printable ASCII characters, and header and body field must agree.",
+  },
   api_key_missing: {
     status: 401,
     type: "authentication_error",
@@ -55,6 +66,11 @@ export const ERROR_CODES = {
     type: "invalid_request",
     description: "The API key is revoked and cannot be rotated; create a new key instead.",
   },
+  idempotency_key_in_use: {
+    status: 409,
+    type: "idempotency_error",
+    description: "A request with this idempotency key is still being processed; retry after `Retry-After`.",
+  },
   route_not_found: {
     status: 404,
     type: "invalid_request",
@@ -69,6 +85,11 @@ export const ERROR_CODES = {
     status: 413,
     type: "invalid_request",
     description: "The request body is larger than 1 MiB.",
+  },
+  idempotency_key_mismatch: {
+    status: 422,
+    type: "idempotency_error",
+    description: "This idempotency key was already used with a different request; use a new key.",
   },
   rate_limited: {
     status: 429,
@@ -89,7 +110,10 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, { status: ContentfulStatusCode; type: string; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
-export const ERROR_CODE_LIST = Object.keys(ERROR_CODES) as ErrorCode[];
+/** All codes, ordered by HTTP status (stable within a status). */
+export const ERROR_CODE_LIST = (Object.keys(ERROR_CODES) as ErrorCode[]).sort(
+  (a, b) => ERROR_CODES[a].status - ERROR_CODES[b].status,
+);
 
 export interface ErrorDetail {
   path: string;

@@ -1,7 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { findKeyBySecretHash } from "../db/api-keys";
 import { createDb } from "../db/client";
-import { hashKeySecret, parseKeyEnvironment, type Scope } from "../domain/api-keys";
+import { DEFAULT_RATE_LIMIT, hashKeySecret, parseKeyEnvironment, type Scope } from "../domain/api-keys";
 import type { AppBindings, Principal } from "../env";
 import { ApiError } from "../errors";
 
@@ -46,6 +46,10 @@ export const authenticate = createMiddleware<AppBindings>(async (c, next) => {
     keyPrefix: found.key.prefix,
     environment: found.key.environment,
     scopes: found.key.scopes,
+    rateLimit: {
+      requestsPerMinute: found.key.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT.requestsPerMinute,
+      burst: found.key.rateLimitBurst ?? DEFAULT_RATE_LIMIT.burst,
+    },
   };
   c.set("principal", principal);
   await next();

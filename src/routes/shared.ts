@@ -3,6 +3,7 @@ import type { Scope } from "../domain/api-keys";
 import type { AppBindings } from "../env";
 import { ApiError, ERROR_CODE_LIST, ERROR_CODES, type ErrorCode } from "../errors";
 import { requireScope } from "../middleware/auth";
+import { type IdempotencyMode, keyGate } from "../middleware/key-gate";
 
 export const ErrorCodeSchema = z.enum(ERROR_CODE_LIST).openapi("ErrorCode", {
   description: `Closed list of error codes; each maps to one HTTP status:\n\n${ERROR_CODE_LIST.map(
@@ -69,26 +70,100 @@ const AUTHENTICATED_ROUTE_ERRORS: ErrorCode[] = [
   "insufficient_scope",
   "rate_limited",
   "internal_error",
+  "service_unavailable",
 ];
 
+const IDEMPOTENCY_ERRORS: ErrorCode[] = [
+  "idempotency_key_invalid",
+  "idempotency_key_in_use",
+  "idempotency_key_mismatch",
+];
+
+const RATE_LIMIT_RESPONSE_HEADERS = {
+  "RateLimit-Policy": {
+    description: 'Quota and window, e.g. `"per-key";q=6000;w=60`.',
+    schema: { type: "string" },
+  },
+  RateLimit: {
+    description: 'Remaining and seconds to reset, e.g. `"per-key";r=5999;t=60`.',
+    schema: { type: "string" },
+  },
+  "X-RateLimit-Limit": { description: "Requests per minute for this key.", schema: { type: "integer" } },
+  "X-RateLimit-Remaining": {
+    description: "Requests left in the rolling minute.",
+    schema: { type: "integer" },
+  },
+  "X-RateLimit-Reset": {
+    description: "Unix time when the quota is whole again.",
+    schema: { type: "integer" },
+  },
+  "X-RateLimit-Warning": {
+    description: "Present once 80 % of the quota is used.",
+    schema: { type: "string" },
+  },
+} as const;
+
+function withRateLimitHeaders(responses: RouteConfig["responses"]): RouteConfig["responses"] {
+  return Object.fromEntries(
+    Object.entries(responses).map(([status, response]) => [
+      status,
+      "$ref" in response
+        ? response
+        : { ...response, headers: { ...RATE_LIMIT_RESPONSE_HEADERS, ...response.headers } },
+    ]),
+  );
+}
+
 /**
- * An authenticated route: requires `scope` (checked before the body is validated), documents the scope in
- * its security requirement and lists the shared error responses beside the route's own.
+ * An authenticated route: requires `scope` (checked first), then makes its one KeyGate round trip (rate limit
+ * + idempotency claim) before the body is validated. Documents the scope, the idempotency header, the
+ * rate-limit headers and the shared error responses beside the route's own. POST routes accept an
+ * `Idempotency-Key` unless told otherwise.
  */
 export function scopedRoute<const R extends Omit<RouteConfig, "security" | "middleware">>(
   scope: Scope,
   config: R,
   extraErrors: ErrorCode[] = [],
+  options: { idempotency?: IdempotencyMode } = {},
 ) {
+  const idempotency = options.idempotency ?? (config.method === "post" ? "optional" : "none");
+  const idempotencyErrors: ErrorCode[] =
+    idempotency === "none"
+      ? []
+      : idempotency === "required"
+        ? ["idempotency_key_required", ...IDEMPOTENCY_ERRORS]
+        : IDEMPOTENCY_ERRORS;
   const route = createRoute({
     ...config,
-    security: [{ bearerAuth: [scope] }, { apiKeyHeader: [scope] }],
-    middleware: [requireScope(scope)],
-    "x-required-scope": scope,
-    responses: {
-      ...errorResponses(...AUTHENTICATED_ROUTE_ERRORS, ...extraErrors),
-      ...config.responses,
+    request: {
+      ...config.request,
+      ...(idempotency === "none"
+        ? {}
+        : {
+            headers: z.object({
+              "idempotency-key": z
+                .string()
+                .min(1)
+                .max(255)
+                .optional()
+                .openapi({
+                  param: { name: "idempotency-key", in: "header", required: idempotency === "required" },
+                  description:
+                    "Makes retries safe: the first successful response is replayed for 7 days " +
+                    "(`Idempotent-Replayed: true`). 1–255 printable ASCII characters." +
+                    (idempotency === "required" ? " Required." : ""),
+                  example: "order-1234-confirmation",
+                }),
+            }),
+          }),
     },
+    security: [{ bearerAuth: [scope] }, { apiKeyHeader: [scope] }],
+    middleware: [requireScope(scope), keyGate(idempotency)],
+    "x-required-scope": scope,
+    responses: withRateLimitHeaders({
+      ...errorResponses(...AUTHENTICATED_ROUTE_ERRORS, ...idempotencyErrors, ...extraErrors),
+      ...config.responses,
+    }),
   });
   // Keep the caller's precise request/response types (the spread above widens them).
   return route as unknown as R & Pick<typeof route, "getRoutingPath" | "security" | "middleware">;

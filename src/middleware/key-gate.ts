@@ -1,0 +1,149 @@
+import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { rateLimitHeaders } from "../domain/rate-limit";
+import type { GateAnswer } from "../durable-objects/key-gate";
+import type { AppBindings } from "../env";
+import { ApiError } from "../errors";
+import { principalOf } from "./auth";
+
+export type IdempotencyMode = "required" | "optional" | "none";
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]{1,255}$/;
+
+/** The idempotency key from the header or the `idempotency_key` body field (they must agree). */
+async function readIdempotencyKey(
+  c: Context<AppBindings>,
+  mode: IdempotencyMode,
+): Promise<string | undefined> {
+  if (mode === "none") return undefined;
+  const header = c.req.header("idempotency-key");
+  const body = (await c.req.json().catch(() => ({}))) as Record<string, unknown>;
+  const field = body.idempotency_key;
+  if (field !== undefined && typeof field !== "string") {
+    throw new ApiError(
+      "idempotency_key_invalid",
+      "idempotency_key must be a string of 1–255 printable ASCII characters.",
+    );
+  }
+  if (header !== undefined && field !== undefined && header !== field) {
+    throw new ApiError(
+      "idempotency_key_invalid",
+      "The Idempotency-Key header and the idempotency_key body field differ; send one, or the same value in both.",
+    );
+  }
+  const key = header ?? field;
+  if (key === undefined) {
+    if (mode === "required") {
+      throw new ApiError(
+        "idempotency_key_required",
+        "This operation needs an Idempotency-Key header (e.g. a UUID you generate per logical operation) so retries are safe.",
+      );
+    }
+    return undefined;
+  }
+  if (!PRINTABLE_ASCII.test(key)) {
+    throw new ApiError(
+      "idempotency_key_invalid",
+      "Idempotency keys must be 1–255 printable ASCII characters.",
+    );
+  }
+  return key;
+}
+
+/** Key order must not change the fingerprint, and the idempotency key itself is not part of the payload. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([key]) => key !== "idempotency_key")
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+async function requestFingerprint(c: Context<AppBindings>): Promise<string> {
+  const body = await c.req.json().catch(() => ({}));
+  const material = `${c.req.method} ${c.req.path}\n${canonicalJson(body)}`;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(material));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The request's one KeyGate round trip: per-key rate limit and idempotency claim together, after auth and
+ * scope, before validation and any outbound I/O. The finished response is stored (2xx only) after it is sent.
+ */
+export function keyGate(mode: IdempotencyMode) {
+  return createMiddleware<AppBindings>(async (c, next) => {
+    const principal = principalOf(c);
+    const idempotencyKey = await readIdempotencyKey(c, mode);
+    const idempotency = idempotencyKey
+      ? { key: idempotencyKey, fingerprint: await requestFingerprint(c) }
+      : undefined;
+    const gate = c.env.KEY_GATE.get(c.env.KEY_GATE.idFromName(principal.keyId));
+
+    let answer: GateAnswer;
+    try {
+      answer = await gate.admit({ limits: principal.rateLimit, idempotency });
+    } catch (error) {
+      console.error("KeyGate unavailable", { requestId: c.get("requestId"), error: String(error) });
+      throw new ApiError(
+        "service_unavailable",
+        "Rate limiting is temporarily unavailable; retry in a few seconds.",
+        {
+          headers: { "Retry-After": "2" },
+        },
+      );
+    }
+    const headers = rateLimitHeaders(answer.rateLimit, Date.now());
+
+    switch (answer.outcome) {
+      case "rate_limited":
+        throw new ApiError(
+          "rate_limited",
+          `Rate limit of ${answer.rateLimit.limit} requests per minute reached for this key; retry in ${answer.retryAfterSeconds} s.`,
+          { headers: { ...headers, "Retry-After": String(answer.retryAfterSeconds) } },
+        );
+      case "mismatch":
+        throw new ApiError(
+          "idempotency_key_mismatch",
+          "This idempotency key was already used with a different request body or path. Use a new key for a new request.",
+          { headers },
+        );
+      case "in_flight":
+        throw new ApiError(
+          "idempotency_key_in_use",
+          "A request with this idempotency key is still in progress; retry shortly to get its result.",
+          { headers: { ...headers, "Retry-After": "1" } },
+        );
+      case "replay":
+        return c.body(answer.response.body, answer.response.status as 200, {
+          ...headers,
+          "Content-Type": "application/json",
+          "Idempotent-Replayed": "true",
+        });
+      case "proceed":
+        break;
+    }
+
+    await next();
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+    if (!idempotency) return;
+    const { status } = c.res;
+    // Only successes are remembered; anything else created nothing, so the same key may be retried.
+    // The body is buffered here rather than cloned: a tee'd body only drains as fast as the caller reads.
+    let settle: Promise<void>;
+    if (status >= 200 && status < 300) {
+      const body = await c.res.text();
+      c.res = new Response(body, c.res);
+      settle = gate.complete(idempotency.key, idempotency.fingerprint, { status, body });
+    } else {
+      settle = gate.release(idempotency.key, idempotency.fingerprint);
+    }
+    c.executionCtx.waitUntil(
+      settle.catch((error: unknown) =>
+        console.error("KeyGate settle failed", { requestId: c.get("requestId"), error: String(error) }),
+      ),
+    );
+  });
+}
