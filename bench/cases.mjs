@@ -1,0 +1,97 @@
+// What `npm run bench` measures. To add a hot path, add an entry to APP_CASES (see bench/README.md).
+//
+// App case fields:
+//   id, label            short id (used by --only) and the name printed in the table
+//   method, path         the request; `auth: true` adds `Authorization: Bearer <seeded sandbox key>`
+//   body                 JSON-serialisable body (sent with Content-Type: application/json)
+//   setupRequest         optional (req, context) => req, run by autocannon before every request, e.g. to
+//                        make an Idempotency-Key unique; used for the model baseline's requests too
+//   expectStatus         the status a healthy response has (probe, cost pass)
+//   check(body)          true when a probe response body looks right; a broken path fails the run
+//   model                the same platform I/O as the path, as a baseline-worker sequence: primitive
+//                        names from bench/baseline-worker.js PRIMITIVES, in order, `~name` = handed to
+//                        waitUntil instead of awaited. The run measures it as a baseline ("primitives")
+//                        and checks in the cost pass that it makes the same calls as the app path.
+//
+// Baseline case fields: id, label, method, path (on the baseline worker); `extra: true` cases only run
+// with --extra.
+
+let created = 0;
+
+export const APP_CASES = [
+  {
+    id: "healthz",
+    label: "GET /healthz",
+    method: "GET",
+    path: "/healthz",
+    auth: false,
+    expectStatus: 200,
+    check: (body) => body?.status === "ok",
+    model: "d1-ping",
+  },
+  {
+    id: "list-keys",
+    label: "GET /v1/api-keys?limit=20",
+    method: "GET",
+    path: "/v1/api-keys?limit=20",
+    auth: true,
+    expectStatus: 200,
+    check: (body) => body?.object === "list" && body.data?.length === 20 && body.next_cursor !== null,
+    // auth lookup, KeyGate admit, page of keys, rotated-secret expiries; audit-log insert after the response
+    model: "d1-read,keygate-admit,d1-read,d1-read,~d1-write",
+  },
+  {
+    id: "create-key",
+    label: "POST /v1/api-keys",
+    method: "POST",
+    path: "/v1/api-keys",
+    auth: true,
+    body: { name: "bench", scopes: ["messages:send", "messages:read"] },
+    setupRequest: (req) => {
+      created += 1;
+      const body = { name: `bench-${created}`, scopes: ["messages:send", "messages:read"] };
+      return { ...req, body: JSON.stringify(body) };
+    },
+    expectStatus: 201,
+    check: (body) => body?.object === "api_key" && typeof body.secret === "string",
+    // auth lookup, KeyGate admit, one batch (key + secret); audit-log insert after the response
+    model: "d1-read,keygate-admit,d1-batch,~d1-write",
+  },
+];
+
+export const BASELINE_CASES = [
+  { id: "bare", label: "bare Hono route", method: "GET", path: "/bare" },
+  { id: "d1-read", label: "one D1 read (PK)", method: "GET", path: "/d1-read" },
+  { id: "d1-write", label: "one D1 write", method: "POST", path: "/d1-write" },
+  { id: "keygate", label: "one KeyGate admit (DO RPC)", method: "POST", path: "/p/keygate-admit" },
+  { id: "d1-read-2", label: "two D1 reads", method: "GET", path: "/d1-read-2", extra: true },
+  { id: "d1-batch", label: "one D1 batch (2 inserts)", method: "POST", path: "/d1-batch", extra: true },
+  { id: "do-rpc", label: "one DO RPC (SQLite)", method: "POST", path: "/p/do-rpc", extra: true },
+  { id: "queue-send", label: "one queue send", method: "POST", path: "/p/queue-send", extra: true },
+];
+
+/** The baseline every other row is divided by. */
+export const BARE_ID = "bare";
+
+/** Model baselines derived from APP_CASES (one per distinct model + request shape). */
+export function modelCases(appCases) {
+  const seen = new Map();
+  for (const c of appCases) {
+    if (!c.model) continue;
+    const id = `model:${c.method} ${c.model}`;
+    if (!seen.has(id)) {
+      seen.set(id, {
+        id,
+        label: `prims ${c.model}`,
+        method: c.method,
+        path: `/seq/${c.model}`,
+        auth: c.auth,
+        body: c.body,
+        setupRequest: c.setupRequest,
+        model: c.model,
+      });
+    }
+    c.modelId = id;
+  }
+  return [...seen.values()];
+}

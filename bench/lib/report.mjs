@@ -1,0 +1,113 @@
+// Plain-text tables for the console.
+
+export function fmt(value, digits) {
+  return value === null || value === undefined || Number.isNaN(value) ? "-" : value.toFixed(digits);
+}
+
+/** a ÷ b, or null when either is missing. */
+export function ratio(a, b) {
+  return a === null || b === null || a === undefined || b === undefined || b === 0 ? null : a / b;
+}
+
+const times = (value) => (value === null || value === undefined ? "-" : `${value.toFixed(2)}×`);
+
+function table(headers, rows, align) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) =>
+    cells
+      .map((cell, i) =>
+        align[i] === "l" ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i]),
+      )
+      .join("  ")
+      .trimEnd();
+  return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+export function loadTable(results, connectionLevels) {
+  const headers = [
+    "case",
+    "conns",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "not 2xx",
+    "req/s ÷ bare",
+    "p50 ÷ bare",
+    "req/s ÷ prims",
+    "p50 ÷ prims",
+  ];
+  const rows = [];
+  for (const connections of connectionLevels) {
+    const rank = (r) => (r.kind === "app" ? 0 : r.id.startsWith("model:") ? 2 : 1);
+    const group = results.filter((x) => x.connections === connections);
+    // app paths first, then the plain baselines, then the models (stable within each group)
+    group.sort((a, b) => rank(a) - rank(b));
+    for (const r of group) {
+      rows.push([
+        `${r.kind === "app" ? "" : "  "}${r.label}`,
+        r.connections,
+        fmt(r.rps, 0),
+        fmt(r.p50, 2),
+        fmt(r.p99, 2),
+        `${r.non2xx + r.errors + r.timeouts}/${r.requests + r.errors + r.timeouts}${r.failed ? " FAIL" : ""}`,
+        times(r.vsBare?.rps),
+        times(r.vsBare?.p50),
+        times(r.vsPrimitives?.rps),
+        times(r.vsPrimitives?.p50),
+      ]);
+    }
+  }
+  return [
+    "Throughput and latency (app paths first, baselines indented; 'prims' = the app path's own I/O done back",
+    "to back in the bare baseline worker; req/s ratio < 1 and p50 ratio > 1 mean slower than the baseline)",
+    "",
+    table(headers, rows, ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r"]),
+  ].join("\n");
+}
+
+const pair = (inline, deferred, digits = 2) => `${fmt(inline, digits)} + ${fmt(deferred, digits)}`;
+
+export function costTable(costRows, costRequests) {
+  const headers = [
+    "case",
+    "D1 round trips",
+    "D1 statements",
+    "D1 rows written",
+    "new rows",
+    "DO calls",
+    "queue msgs",
+    "model check",
+  ];
+  const rows = costRows.map((r) => {
+    const p = r.perRequest;
+    const newRows = Object.entries(p.newRows)
+      .map(([t, n]) => `${t} ${fmt(n, 2)}`)
+      .join(", ");
+    const check = r.modelCheck ? (r.modelCheck.matches ? "same calls as model" : "DIFFERS from model") : "";
+    return [
+      `${r.kind === "app" ? "" : "  "}${r.label}`,
+      pair(p.inline.d1RoundTrips, p.deferred.d1RoundTrips),
+      pair(p.inline.d1Statements, p.deferred.d1Statements),
+      fmt(p.inline.d1RowsWritten + p.deferred.d1RowsWritten, 2),
+      newRows || "0",
+      pair(p.inline.doCalls, p.deferred.doCalls),
+      pair(p.inline.queueMessages, p.deferred.queueMessages),
+      check,
+    ];
+  });
+  return [
+    "Cost per request ('a + b' = settled before the response + after it, i.e. waitUntil work)",
+    "",
+    table(headers, rows, ["l", "r", "r", "r", "l", "r", "r", "l"]),
+    "",
+    "How these were measured:",
+    `  - round trips, statements, DO calls, queue msgs: ${costRequests} sequential requests per case to a copy of`,
+    "    the worker whose env bindings are wrapped by bench/counting.js (a D1 batch = 1 round trip, n statements).",
+    "    The timed runs above use the unwrapped workers.",
+    "  - D1 rows written: D1's own meta.rows_written summed over those calls, as D1 bills it (index entries",
+    "    count: one audit_logs insert = 1 row + 4 index entries = 5).",
+    "  - new rows: SELECT count(*) of every D1 table before and after those requests, once their waitUntil",
+    "    writes have drained, divided by the request count (net inserts; updates and deletes do not show).",
+    "  All per request. KeyGate's own SQLite writes are inside the DO call and not counted here.",
+  ].join("\n");
+}

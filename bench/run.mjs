@@ -1,0 +1,633 @@
+// `npm run bench`: throughput and latency of the API's hot paths beside baselines measured in the same
+// run, on the same runtime (workerd via Miniflare), loaded by autocannon over 127.0.0.1. See README.md.
+//
+//   npm run bench                          the default cases, 5 s per case, 8 and 32 connections
+//   npm run bench -- --extra               also the extra primitives (two reads, batch, DO RPC, queue send)
+//   npm run bench -- --only healthz,bare   only the cases whose id contains one of these strings
+//   npm run bench -- --quick               1 s per case: a smoke test of the benchmark itself
+//   options: --duration S  --warmup S  --connections 8,32  --cost-requests N  --out FILE  --keep  --disk
+import { execFileSync } from "node:child_process";
+import { constants, rmSync } from "node:fs";
+import { access, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { availableParallelism, cpus, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Log, LogLevel, Miniflare } from "miniflare";
+import {
+  experimental_readRawConfig,
+  unstable_getDurableObjectClassNameToUseSQLiteMap,
+  unstable_readConfig,
+} from "wrangler";
+import { APP_CASES, BARE_ID, BASELINE_CASES, modelCases } from "./cases.mjs";
+import { bundleWorker, stopBundlers } from "./lib/bundle.mjs";
+import { LIMITS, runLoad } from "./lib/load.mjs";
+import { costTable, fmt, loadTable, ratio } from "./lib/report.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BENCH = join(ROOT, "bench");
+const WRANGLER_CLI = join(ROOT, "node_modules", "wrangler", "wrangler-dist", "cli.js");
+const APP = "sendwire";
+const APP_COUNTED = "sendwire-counted";
+const BASELINE = "bench-baseline";
+const BASELINE_COUNTED = "bench-baseline-counted";
+const EXTRA_KEYS = 24; // + the caller's own key: GET /v1/api-keys?limit=20 returns full pages
+const FAIL_SHARE = 0.01;
+/** What a model sequence must reproduce of its app path, per request, inline and deferred. */
+const MODEL_FIELDS = ["d1RoundTrips", "d1Statements", "d1Batches", "doCalls", "queueCalls", "queueMessages"];
+
+// ---------------------------------------------------------------------------------------------- options
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: "string", default: "5" },
+    warmup: { type: "string", default: "1" },
+    connections: { type: "string", default: "8,32" },
+    "cost-requests": { type: "string", default: "50" },
+    only: { type: "string" },
+    extra: { type: "boolean", default: false },
+    quick: { type: "boolean", default: false },
+    out: { type: "string" },
+    keep: { type: "boolean", default: false },
+    disk: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (args.help) {
+  const header = (await readFile(fileURLToPath(import.meta.url), "utf8")).split("\nimport")[0];
+  console.log(header.replaceAll(/^\/\/ ?/gm, ""));
+  process.exit(0);
+}
+const durationS = args.quick ? 1 : Number(args.duration);
+const warmupS = args.quick ? 0.5 : Number(args.warmup);
+const costRequests = args.quick ? 10 : Number(args["cost-requests"]);
+const connectionLevels = args.connections.split(",").map(Number);
+if (!(durationS > 0 && durationS <= LIMITS.maxDurationS))
+  fatal(`--duration must be in (0, ${LIMITS.maxDurationS}]`);
+if (!(warmupS >= 0 && warmupS <= LIMITS.maxDurationS))
+  fatal(`--warmup must be in [0, ${LIMITS.maxDurationS}]`);
+if (!connectionLevels.every((n) => Number.isInteger(n) && n >= 1 && n <= LIMITS.maxConnections)) {
+  fatal(`--connections must be integers in [1, ${LIMITS.maxConnections}]`);
+}
+if (!(Number.isInteger(costRequests) && costRequests >= 1 && costRequests <= 1000)) {
+  fatal("--cost-requests must be in [1, 1000]");
+}
+
+const only = args.only?.split(",").filter(Boolean);
+const selected = (c) => !only || only.some((s) => c.id.includes(s)) || c.id === BARE_ID;
+const appCases = APP_CASES.filter(selected);
+const baselineCases = [
+  ...BASELINE_CASES.filter((c) => selected(c) && (args.extra || !c.extra || only)),
+  ...modelCases(appCases),
+];
+
+// Whole-run watchdog: every load run is bounded on its own; this catches anything else that hangs.
+const runs = (appCases.length + baselineCases.length) * connectionLevels.length;
+const budgetS = 180 + runs * (durationS + warmupS + 15) * 2;
+const watchdog = setTimeout(() => {
+  console.error(`\nbench: still running after ${budgetS} s (budget), giving up`);
+  cleanup().finally(() => process.exit(2));
+}, budgetS * 1000);
+watchdog.unref();
+
+// ------------------------------------------------------------------------------------------------- run
+
+const startedAt = new Date();
+const t0 = performance.now();
+const work = await mkdtemp(join(tmpdir(), "sendwire-bench-"));
+const stateDir = await makeStateDir();
+let mf;
+let stopping = false;
+// Last resort, synchronous: once Miniflare runs, its own SIGINT/SIGTERM hook stops workerd and exits at
+// once, so the async cleanup may never run.
+process.on("exit", () => {
+  if (!args.keep) {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  // Importing wrangler installs a handler that exits at once, leaving the bundlers running: replace it.
+  // (Miniflare adds its own once it starts; it runs after this one and stops workerd synchronously.)
+  process.removeAllListeners(signal);
+  process.once(signal, () => {
+    stopping = true;
+    console.error(`\nbench: ${signal}, stopping`);
+    // Bundlers first, so none writes into the scratch directory after the exit handler removed it.
+    stopBundlers().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  });
+}
+
+const runtimeLog = logCollector();
+
+try {
+  await main();
+} catch (error) {
+  // After Ctrl+C, failures are just the interruption: the signal handler is already exiting.
+  if (!stopping) {
+    console.error(`\nbench: FAILED: ${error?.stack ?? error}`);
+    runtimeLog.printSummary();
+    await cleanup();
+    process.exit(1);
+  }
+}
+
+async function main() {
+  const wranglerConfigPath = join(ROOT, "wrangler.toml");
+  const config = unstable_readConfig({ config: wranglerConfigPath }, { hideWarnings: true });
+  const { rawConfig } = experimental_readRawConfig({ config: wranglerConfigPath });
+  const versions = await readVersions();
+  log(
+    `sendwire bench: node ${process.version}, ${availableParallelism()} cpu (${cpus()[0]?.model?.trim()}), ` +
+      `wrangler ${versions.wrangler}, miniflare ${versions.miniflare}, autocannon ${versions.autocannon}`,
+  );
+  log(`scratch dirs: bundles ${work}, D1/DO storage ${stateDir} (both removed at the end unless --keep)`);
+
+  // 1. Bundles: the app exactly as `wrangler deploy` builds it, and the bench's own two workers.
+  const common = {
+    compatibility_date: config.compatibility_date,
+    compatibility_flags: config.compatibility_flags,
+  };
+  const [appBundle, baselineBundle, seedBundle] = await Promise.all([
+    bundleWorker({
+      wranglerCli: WRANGLER_CLI,
+      dir: join(work, "build", "app"),
+      config: { ...rawConfig, main: config.main },
+    }),
+    bundleWorker({
+      wranglerCli: WRANGLER_CLI,
+      dir: join(work, "build", "baseline"),
+      config: { name: BASELINE, main: join(BENCH, "baseline-worker.js"), ...common },
+    }),
+    bundleWorker({
+      wranglerCli: WRANGLER_CLI,
+      dir: join(work, "build", "seed"),
+      config: { name: "bench-seed", main: join(BENCH, "seed-worker.js"), ...common },
+    }),
+  ]);
+  for (const [name, b] of [
+    ["app", appBundle],
+    ["baseline", baselineBundle],
+    ["seed", seedBundle],
+  ]) {
+    log(`bundled ${name}: ${(b.bytes / 1024).toFixed(0)} KiB in ${(b.ms / 1000).toFixed(1)} s`);
+  }
+  const appCounted = await writeCountedEntry(appBundle);
+  const baselineCounted = await writeCountedEntry(baselineBundle);
+
+  // 2. Bindings, from wrangler.toml (producers only: no queue consumer runs during the bench).
+  const sqliteClasses = unstable_getDurableObjectClassNameToUseSQLiteMap(config.migrations);
+  const d1Databases = Object.fromEntries(config.d1_databases.map((d) => [d.binding, d.database_id]));
+  const queueProducers = Object.fromEntries(
+    config.queues.producers.map((q) => [q.binding, { queueName: q.queue }]),
+  );
+  const doBindings = (scriptName) =>
+    Object.fromEntries(
+      config.durable_objects.bindings.map((b) => [
+        b.name,
+        scriptName || b.script_name
+          ? { className: b.class_name, scriptName: scriptName ?? b.script_name }
+          : { className: b.class_name, useSQLite: sqliteClasses.get(b.class_name) ?? false },
+      ]),
+    );
+  const worker = (name, bundle, entry, extra) => ({
+    name,
+    scriptPath: entry,
+    modulesRoot: bundle.dir,
+    modules: true,
+    // Bundles are ES modules named .js (Miniflare's default rules would read an imported .js as CommonJS).
+    modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
+    compatibilityDate: config.compatibility_date,
+    compatibilityFlags: config.compatibility_flags,
+    d1Databases,
+    queueProducers,
+    bindings: { ...config.vars, ...extra?.bindings },
+    durableObjects: extra?.durableObjects ?? {},
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+  });
+  const shared = {
+    host: "127.0.0.1",
+    port: 0,
+    cf: false, // no fetch of the Request.cf placeholder from the internet
+    defaultPersistRoot: stateDir,
+    log: new Log(LogLevel.WARN),
+    handleStructuredLogs: runtimeLog.handle,
+  };
+
+  // 3. Schema + fixtures, in a first Miniflare instance that only runs the seed worker.
+  const seeding = new Miniflare({
+    ...shared,
+    workers: [worker("bench-seed", seedBundle, seedBundle.entry)],
+  });
+  mf = seeding;
+  const seedDb = await seeding.getD1Database("DB", "bench-seed");
+  const migrations = await applyMigrations(seedDb);
+  const seedRes = await fetch(await seeding.unsafeGetDirectURL("bench-seed"), {
+    method: "POST",
+    body: JSON.stringify({ extraKeys: EXTRA_KEYS }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!seedRes.ok) throw new Error(`seeding failed: ${seedRes.status} ${await seedRes.text()}`);
+  const fixture = await seedRes.json();
+  await seeding.dispose();
+  mf = undefined;
+  log(
+    `migrations: ${migrations.join(", ")}; seeded tenant ${fixture.tenantId} with ${EXTRA_KEYS + 1} keys ` +
+      `(caller ${fixture.keyPrefix}…, all ${fixture.scopes.length} scopes, sandbox)`,
+  );
+
+  // 4. The bench instance: app + baseline, each with a counted twin for the cost pass.
+  const baselineBindings = {
+    BENCH_SECRET_HASH: fixture.secretHash,
+    BENCH_KEY_ID: fixture.keyId,
+    BENCH_KEY_PREFIX: fixture.keyPrefix,
+    BENCH_BASELINE_TENANT_ID: fixture.baselineTenantId,
+    BENCH_SCOPES: JSON.stringify(fixture.scopes),
+    BENCH_RATE_LIMIT: JSON.stringify(fixture.rateLimit),
+  };
+  mf = new Miniflare({
+    ...shared,
+    workers: [
+      worker(APP, appBundle, appBundle.entry, { durableObjects: doBindings() }),
+      worker(APP_COUNTED, appBundle, appCounted, { durableObjects: doBindings(APP) }),
+      worker(BASELINE, baselineBundle, baselineBundle.entry, {
+        bindings: baselineBindings,
+        durableObjects: { ...doBindings(APP), BENCH_GATE: { className: "BenchGate", useSQLite: true } },
+      }),
+      worker(BASELINE_COUNTED, baselineBundle, baselineCounted, {
+        bindings: baselineBindings,
+        durableObjects: { ...doBindings(APP), BENCH_GATE: { className: "BenchGate", scriptName: BASELINE } },
+      }),
+    ],
+  });
+  await mf.ready;
+  const urls = {};
+  for (const name of [APP, APP_COUNTED, BASELINE, BASELINE_COUNTED]) {
+    urls[name] = (await mf.unsafeGetDirectURL(name)).href.replace(/\/$/, "");
+  }
+  const db = await mf.getD1Database("DB", APP);
+  const tables = await userTables(db);
+  log(`workers up: app ${urls[APP]}, baseline ${urls[BASELINE]} (direct sockets, no proxy in between)`);
+
+  const authHeaders = { authorization: `Bearer ${fixture.secret}` };
+  const requestOf = (c, origin) => ({
+    url: `${origin}${c.path}`,
+    method: c.method ?? "GET",
+    headers: {
+      ...(c.auth ? authHeaders : {}),
+      ...(c.body !== undefined ? { "content-type": "application/json" } : {}),
+    },
+    body: c.body !== undefined ? JSON.stringify(c.body) : undefined,
+    setupRequest: c.setupRequest,
+  });
+  const all = [
+    ...appCases.map((c) => ({ ...c, kind: "app", worker: APP, counted: APP_COUNTED })),
+    ...baselineCases.map((c) => ({ ...c, kind: "baseline", worker: BASELINE, counted: BASELINE_COUNTED })),
+  ];
+
+  // 5. Probe: every case answers correctly once before anything is timed.
+  for (const c of all) {
+    const req = requestOf(c, urls[c.worker]);
+    const res = await fetch(req.url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    const body = safeJson(text);
+    const expected = c.expectStatus ?? 200;
+    if (res.status !== expected || (c.check && !c.check(body))) {
+      throw new Error(`probe of ${c.label}: expected ${expected}, got ${res.status}: ${text.slice(0, 400)}`);
+    }
+  }
+  log(`probe: all ${all.length} cases answer as expected`);
+
+  // 6. Cost pass: sequential requests through the counted twins.
+  const cost = {};
+  for (const c of all) {
+    const before = await settledCounts(db, tables);
+    cost[c.id] = await costPass(c, requestOf(c, urls[c.counted]), urls[c.counted]);
+    const after = await settledCounts(db, tables);
+    cost[c.id].newRows = {};
+    for (const t of tables) {
+      if (after[t] !== before[t]) cost[c.id].newRows[t] = (after[t] - before[t]) / cost[c.id].requests;
+    }
+  }
+  log(`cost pass: ${costRequests} sequential requests per case through the counting wrappers`);
+
+  // 7. Load. Each app path runs right next to its model, so the two rows divided by each other are the
+  // closest in time (background load on a shared machine drifts); all cases at one connection count, then
+  // all at the next.
+  const byId = new Map(all.map((c) => [c.id, c]));
+  const loadOrder = [
+    ...new Set([
+      byId.get(BARE_ID),
+      ...appCases.flatMap((c) => [byId.get(c.id), byId.get(c.modelId)]),
+      ...all.filter((c) => c.kind === "baseline"),
+    ]),
+  ].filter(Boolean);
+  const results = [];
+  for (const connections of connectionLevels) {
+    for (const c of loadOrder) {
+      const req = requestOf(c, urls[c.worker]);
+      if (warmupS > 0) await runLoad({ ...req, connections, durationS: warmupS });
+      const before = await settledCounts(db, tables);
+      const r = await runLoad({ ...req, connections, durationS });
+      const after = await settledCounts(db, tables);
+      const rows = Object.fromEntries(tables.map((t) => [t, after[t] - before[t]]));
+      results.push({ id: c.id, label: c.label, kind: c.kind, modelId: c.modelId, ...r, rows });
+      log(
+        `  ${c.label.padEnd(44)} c=${String(connections).padStart(3)}  ${fmt(r.rps, 0).padStart(7)} req/s  ` +
+          `p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  non-2xx ${r.non2xx + r.errors + r.timeouts}`,
+      );
+    }
+  }
+
+  // 8. Ratios, cost, model checks.
+  const find = (id, connections) => results.find((r) => r.id === id && r.connections === connections);
+  for (const r of results) {
+    const bare = find(BARE_ID, r.connections);
+    const model = r.modelId ? find(r.modelId, r.connections) : undefined;
+    r.vsBare = bare && r.id !== BARE_ID ? { rps: ratio(r.rps, bare.rps), p50: ratio(r.p50, bare.p50) } : null;
+    r.vsPrimitives = model ? { rps: ratio(r.rps, model.rps), p50: ratio(r.p50, model.p50) } : null;
+  }
+  const costRows = all.map((c) => {
+    const modelCheck = c.model ? compareModel(cost[c.id], cost[c.modelId]) : null;
+    return { id: c.id, label: c.label, kind: c.kind, model: c.model, perRequest: cost[c.id], modelCheck };
+  });
+
+  for (const r of results) r.failed = r.failedShare > FAIL_SHARE || r.ok === 0;
+  const failures = results
+    .filter((r) => r.failed)
+    .map(
+      (r) =>
+        `${r.label} at ${r.connections} connections: ${(r.failedShare * 100).toFixed(2)}% not 2xx ` +
+        `(status ${JSON.stringify(r.statusCodes)}, errors ${r.errors}, timeouts ${r.timeouts})`,
+    );
+  const modelWarnings = costRows
+    .filter((r) => r.modelCheck && !r.modelCheck.matches)
+    .map((r) => `${r.label}: model "${r.model}" does not match the path: ${r.modelCheck.diff.join("; ")}`);
+
+  const totalS = (performance.now() - t0) / 1000;
+  console.log("");
+  console.log(loadTable(results, connectionLevels));
+  console.log("");
+  console.log(costTable(costRows, costRequests));
+  console.log("");
+  console.log(
+    `Total run time: ${totalS.toFixed(1)} s (${runs} load runs of ${durationS} s + ${warmupS} s warm-up).`,
+  );
+
+  const report = {
+    startedAt: startedAt.toISOString(),
+    totalSeconds: totalS,
+    settings: {
+      durationS,
+      warmupS,
+      connectionLevels,
+      costRequests,
+      only: only ?? null,
+      extra: args.extra,
+      storage: stateDir.startsWith("/dev/shm/") ? "tmpfs" : "disk",
+    },
+    environment: {
+      node: process.version,
+      cpus: availableParallelism(),
+      cpuModel: cpus()[0]?.model?.trim(),
+      ...versions,
+      git: gitInfo(),
+      compatibilityDate: config.compatibility_date,
+      compatibilityFlags: config.compatibility_flags,
+    },
+    bundles: { app: appBundle.bytes, baseline: baselineBundle.bytes, seed: seedBundle.bytes },
+    method: {
+      transport: "autocannon → workerd direct socket per worker on 127.0.0.1 (Miniflare unsafeDirectSockets)",
+      latency: "nearest-rank percentiles of per-response hrtime (2xx only), ms",
+      rps: "2xx responses / wall time of the run",
+      costPass:
+        "counting wrapper around env bindings, sequential requests, separate counted copy of the worker",
+      newRows:
+        "Δ SELECT count(*) per table around the cost pass (after waitUntil writes drained) / its requests; " +
+        "results[].rows holds the same delta around each timed run (includes requests in flight when " +
+        "autocannon stopped, so it is slightly above responses)",
+    },
+    results,
+    cost: costRows,
+    failures,
+    modelWarnings,
+    runtimeLogLines: runtimeLog.count(),
+  };
+  const outPath = args.out ?? join(tmpdir(), "sendwire-bench", "latest.json");
+  await mkdir(dirname(outPath), { recursive: true });
+  await writeFile(outPath, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`JSON: ${outPath}`);
+
+  runtimeLog.printSummary();
+  for (const warning of modelWarnings) console.log(`WARNING: ${warning}`);
+  await cleanup();
+  if (failures.length > 0) {
+    console.error(`\nbench: FAILED: more than ${FAIL_SHARE * 100}% of responses were not 2xx:`);
+    for (const f of failures) console.error(`  - ${f}`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
+// ------------------------------------------------------------------------------------------- helpers
+
+function log(message) {
+  console.log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${message}`);
+}
+
+function fatal(message) {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+async function cleanup() {
+  clearTimeout(watchdog);
+  const instance = mf;
+  mf = undefined;
+  if (instance) await instance.dispose().catch(() => {});
+  if (!args.keep) {
+    await rm(work, { recursive: true, force: true }).catch(() => {});
+    await rm(stateDir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/**
+ * D1 and Durable Object storage goes on tmpfs (/dev/shm) when there is one. Miniflare runs every D1 query
+ * in a SQLite transaction on its storage files; on a VM disk, waiting for the disk made even `SELECT 1`
+ * 2–6× slower and far noisier while workerd sat mostly idle, which hides the worker-side cost this bench
+ * is after. `--disk` keeps storage under os.tmpdir() instead.
+ */
+async function makeStateDir() {
+  if (!args.disk) {
+    try {
+      await access("/dev/shm", constants.W_OK);
+      return await mkdtemp("/dev/shm/sendwire-bench-state-");
+    } catch {
+      // no tmpfs here: fall through
+    }
+  }
+  return mkdtemp(join(tmpdir(), "sendwire-bench-state-"));
+}
+
+function safeJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+async function readVersions() {
+  const version = async (pkg) =>
+    JSON.parse(await readFile(join(ROOT, "node_modules", pkg, "package.json"), "utf8")).version;
+  return {
+    wrangler: await version("wrangler"),
+    miniflare: await version("miniflare"),
+    autocannon: await version("autocannon"),
+  };
+}
+
+function gitInfo() {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).toString().trim();
+    const dirty = execFileSync("git", ["status", "--porcelain"], { cwd: ROOT }).toString().trim() !== "";
+    return { commit, dirty };
+  } catch {
+    return null;
+  }
+}
+
+/** Entry module that wraps a bundle's default export with bench/counting.js (same directory). */
+async function writeCountedEntry(bundle) {
+  await copyFile(join(BENCH, "counting.js"), join(bundle.dir, "bench-counting.js"));
+  const module = `./${bundle.entry.slice(bundle.dir.length + 1)}`;
+  const entry = join(bundle.dir, "bench-counted.js");
+  await writeFile(
+    entry,
+    [
+      `import worker from ${JSON.stringify(module)};`,
+      `import { withCounting } from "./bench-counting.js";`,
+      `export * from ${JSON.stringify(module)};`,
+      "export default withCounting(worker);",
+      "",
+    ].join("\n"),
+  );
+  return entry;
+}
+
+/** migrations/*.sql in order, each split on drizzle's `--> statement-breakpoint`, one batch per file. */
+async function applyMigrations(db) {
+  const dir = join(ROOT, "migrations");
+  const files = (await readdir(dir)).filter((f) => f.endsWith(".sql")).sort();
+  for (const file of files) {
+    const sql = await readFile(join(dir, file), "utf8");
+    const statements = sql
+      .split("--> statement-breakpoint")
+      .map((s) => s.trim())
+      .filter(Boolean);
+    await db.batch(statements.map((s) => db.prepare(s)));
+  }
+  return files;
+}
+
+async function userTables(db) {
+  const { results } = await db
+    .prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " +
+        "AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%' ORDER BY name",
+    )
+    .all();
+  return results.map((r) => r.name);
+}
+
+async function counts(db, tables) {
+  const rows = await db.batch(tables.map((t) => db.prepare(`SELECT count(*) AS n FROM "${t}"`)));
+  return Object.fromEntries(tables.map((t, i) => [t, rows[i].results[0].n]));
+}
+
+/** Row counts once waitUntil writes have landed: two equal reads 150 ms apart (at most 10 s). */
+async function settledCounts(db, tables) {
+  const deadline = Date.now() + 10_000;
+  let previous = await counts(db, tables);
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const current = await counts(db, tables);
+    if (tables.every((t) => current[t] === previous[t])) return current;
+    previous = current;
+  }
+  return previous;
+}
+
+async function costPass(c, req, origin) {
+  const call = (path, method = "GET") =>
+    fetch(`${origin}${path}`, { method, signal: AbortSignal.timeout(10_000) }).then((r) => r.json());
+  await call("/__bench/reset", "POST");
+  const expected = String(c.expectStatus ?? 200);
+  const context = {};
+  for (let i = 0; i < costRequests; i++) {
+    let { method, headers, body } = req;
+    if (req.setupRequest) ({ method, headers, body } = req.setupRequest({ method, headers, body }, context));
+    const res = await fetch(req.url, { method, headers, body, signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    if (String(res.status) !== expected) {
+      throw new Error(
+        `cost pass of ${c.label}: expected ${expected}, got ${res.status}: ${text.slice(0, 300)}`,
+      );
+    }
+  }
+  // The counted wrapper books a request once its waitUntil work has settled.
+  const deadline = Date.now() + 10_000;
+  let totals = await call("/__bench/cost");
+  while ((totals.pending > 0 || totals.requests < costRequests) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    totals = await call("/__bench/cost");
+  }
+  if (totals.requests < costRequests)
+    throw new Error(`cost pass of ${c.label}: waitUntil work never settled`);
+  const per = (bucket) =>
+    Object.fromEntries(Object.entries(bucket).map(([k, v]) => [k, v / totals.requests]));
+  return {
+    requests: totals.requests,
+    status: totals.status,
+    inline: per(totals.inline),
+    deferred: per(totals.deferred),
+  };
+}
+
+/** Does the model sequence make the same calls, inline and deferred, as the app path? */
+function compareModel(app, model) {
+  if (!app || !model) return null;
+  const diff = [];
+  for (const phase of ["inline", "deferred"]) {
+    for (const field of MODEL_FIELDS) {
+      const a = app[phase][field];
+      const m = model[phase][field];
+      if (Math.abs(a - m) > 0.01) diff.push(`${phase} ${field}: path ${fmt(a, 2)} vs model ${fmt(m, 2)}`);
+    }
+  }
+  return { matches: diff.length === 0, diff };
+}
+
+/** Collects workerd's log lines; prints the first few as they come, counts the rest. */
+function logCollector() {
+  const SHOWN = 20;
+  let total = 0;
+  return {
+    handle({ level, message }) {
+      total += 1;
+      if (total <= SHOWN) console.log(`  [workerd ${level}] ${message.trimEnd()}`);
+      else if (total === SHOWN + 1)
+        console.log("  [workerd] … further runtime log lines are counted, not shown");
+    },
+    count: () => total,
+    printSummary() {
+      if (total > 0)
+        console.log(`workerd wrote ${total} log line(s) during the run (first ${SHOWN} shown above).`);
+    },
+  };
+}
