@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { fakeProviderBindings } from "./test/fakes/bindings.mjs";
 
 const migrationsDir = fileURLToPath(new URL("./migrations", import.meta.url));
 
@@ -10,19 +11,30 @@ export default defineConfig({
       {
         // The worker, its D1, Durable Objects and queues, running inside workerd.
         plugins: [
-          cloudflareTest(async () => ({
+          cloudflareTest(async ({ inject }) => ({
             main: "./src/index.ts",
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { TEST_MIGRATIONS: await readD1Migrations(migrationsDir) },
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
+                // A fixed test-only key (base64 of 32 bytes) so channel credentials can be encrypted.
+                SECRETS_ENCRYPTION_KEY: "c2VuZHdpcmUtdGVzdC1vbmx5LWtleS0zMi1ieXRlcyE=",
+                // Retry provider errors without waiting, so retry and dead-letter paths run in seconds.
+                SEND_RETRY_BASE_SECONDS: "0",
+                // Fake provider base URLs started by test/fakes/global-setup.ts (FAKE_*_BASE, *_API_BASE).
+                ...fakeProviderBindings(inject),
+              },
             },
           })),
         ],
         test: {
           name: "workers",
+          // Sends go through real queues with real (short) delays; waits are bounded by this.
+          testTimeout: 30_000,
           include: ["test/**/*.test.ts"],
           exclude: ["test/**/*.node.test.ts"],
           setupFiles: ["./test/setup.ts"],
+          globalSetup: ["./test/fakes/global-setup.ts"],
         },
       },
       {

@@ -10,8 +10,12 @@ import { jsonBody } from "./middleware/json-body";
 import { requestId } from "./middleware/request-id";
 import { apiKeysRouter } from "./routes/api-keys";
 import { auditLogsRouter } from "./routes/audit-logs";
+import { balanceRouter } from "./routes/balance";
+import { channelsRouter } from "./routes/channels";
+import { messagesRouter } from "./routes/messages";
 import { newRouter } from "./routes/shared";
 import { systemRouter } from "./routes/system";
+import { templatesRouter } from "./routes/templates";
 import { VERSION } from "./version";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -76,6 +80,10 @@ export function createApp() {
   app.route("/", systemRouter);
   app.route("/", apiKeysRouter);
   app.route("/", auditLogsRouter);
+  app.route("/", channelsRouter);
+  app.route("/", templatesRouter);
+  app.route("/", messagesRouter);
+  app.route("/", balanceRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -101,6 +109,13 @@ export function createApp() {
     tags: [
       { name: "API keys", description: "Scoped secret keys, rotation with overlap, revocation." },
       { name: "Audit logs", description: "Every authenticated call, recorded." },
+      {
+        name: "Messages",
+        description: "Send on WhatsApp, SMS or email; follow each message to a final state.",
+      },
+      { name: "Templates", description: "Message templates with placeholders, reviewed before use." },
+      { name: "Channels", description: "Your senders: WhatsApp numbers, Twilio senders, Resend domains." },
+      { name: "Balance", description: "Wallet per environment and its ledger." },
       { name: "System", description: "Health." },
     ],
   }));

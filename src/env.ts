@@ -8,6 +8,17 @@ export interface Env {
   WEBHOOKS_QUEUE: Queue<unknown>;
   API_VERSION: string;
   AUDIT_RETENTION_DAYS?: string;
+  /** base64 of 32 bytes: encrypts provider credentials at rest (a Worker secret; `.dev.vars` locally). */
+  SECRETS_ENCRYPTION_KEY?: string;
+  /** Where providers reach us (status callbacks); defaults to the request's origin. */
+  PUBLIC_BASE_URL?: string;
+  /** Provider API origins; tests point them at local fake servers. */
+  WHATSAPP_API_BASE?: string;
+  WHATSAPP_API_VERSION?: string;
+  TWILIO_API_BASE?: string;
+  RESEND_API_BASE?: string;
+  /** First retry delay for retryable provider errors (doubles each attempt); tests set 0. */
+  SEND_RETRY_BASE_SECONDS?: string;
 }
 
 export type Environment = "live" | "test";

@@ -56,6 +56,11 @@ export const ERROR_CODES = {
     type: "permission_error",
     description: "A key can only act within its own environment (live or test).",
   },
+  insufficient_balance: {
+    status: 402,
+    type: "invalid_request",
+    description: "The balance does not cover this message's cost; top up, or check GET /v1/balance.",
+  },
   resource_not_found: {
     status: 404,
     type: "invalid_request",
@@ -70,6 +75,26 @@ export const ERROR_CODES = {
     status: 409,
     type: "idempotency_error",
     description: "A request with this idempotency key is still being processed; retry after `Retry-After`.",
+  },
+  template_exists: {
+    status: 409,
+    type: "invalid_request",
+    description: "A template with this name and language already exists in this environment.",
+  },
+  template_not_approved: {
+    status: 409,
+    type: "invalid_request",
+    description: "The template is pending review or was rejected; only approved templates can be sent.",
+  },
+  message_not_cancelable: {
+    status: 409,
+    type: "invalid_request",
+    description: "Only scheduled or not-yet-dispatched messages can be canceled.",
+  },
+  template_not_found: {
+    status: 404,
+    type: "invalid_request",
+    description: "No template with that name in that language exists in this environment.",
   },
   route_not_found: {
     status: 404,
@@ -90,6 +115,28 @@ export const ERROR_CODES = {
     status: 422,
     type: "idempotency_error",
     description: "This idempotency key was already used with a different request; use a new key.",
+  },
+  template_variables_invalid: {
+    status: 422,
+    type: "invalid_request",
+    description:
+      "The variables do not match the template's placeholders; `details` lists missing and unexpected names.",
+  },
+  outside_customer_window: {
+    status: 422,
+    type: "invalid_request",
+    description:
+      "Free-form WhatsApp content needs the 24-hour customer-service window; send a template instead.",
+  },
+  channel_not_configured: {
+    status: 422,
+    type: "invalid_request",
+    description: "No sender is connected for this channel in live mode; connect one with POST /v1/channels.",
+  },
+  provider_error: {
+    status: 502,
+    type: "api_error",
+    description: "The provider refused or failed the request; the message quotes its code and reason.",
   },
   rate_limited: {
     status: 429,

@@ -12,6 +12,9 @@ export const ID_PREFIXES = {
   event: "evt",
   template: "tpl",
   webhookEndpoint: "whe",
+  channel: "chn",
+  ledgerEntry: "led",
+  outbox: "obx",
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -91,3 +91,47 @@ export async function expectError(res: Response, status: number, code: string) {
     details: any[];
   };
 }
+
+/** Opens the WhatsApp customer-service window for `address` as an inbound message would. */
+export async function openCustomerWindow(
+  tenantId: string,
+  address: string,
+  at = new Date(),
+  environment = "test",
+) {
+  await env.DB.prepare(
+    `INSERT INTO customer_windows (tenant_id, environment, channel, address, last_inbound_at) VALUES (?, ?, 'whatsapp', ?, ?)
+     ON CONFLICT DO UPDATE SET last_inbound_at = excluded.last_inbound_at`,
+  )
+    .bind(tenantId, environment, address, at.getTime())
+    .run();
+}
+
+let idempotencySeq = 0;
+/** POST /v1/messages with a fresh idempotency key (unless one is given). */
+export function send(
+  key: string,
+  body: Record<string, unknown>,
+  idempotencyKey = `t-${Date.now()}-${idempotencySeq++}`,
+) {
+  return call("POST", "/v1/messages", { key, body, headers: { "idempotency-key": idempotencyKey } });
+}
+
+/** Polls GET /v1/messages/{id} until `predicate` holds (bounded: 15 s). */
+export async function waitForMessage(
+  key: string,
+  id: string,
+  predicate: (m: any) => boolean,
+  timeoutMs = 15_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  let last: any;
+  while (Date.now() < deadline) {
+    last = await json(await call("GET", `/v1/messages/${id}`, { key }));
+    if (predicate(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `message ${id} did not reach the expected state; last: ${JSON.stringify(last).slice(0, 600)}`,
+  );
+}

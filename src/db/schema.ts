@@ -1,4 +1,5 @@
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm";
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 // Times are stored as integer milliseconds since the epoch (drizzle maps them to Date) and rendered
 // as RFC 3339 UTC strings in the API. Every tenant-owned row carries (tenant_id, environment).
@@ -80,3 +81,231 @@ export const auditLogs = sqliteTable(
 export type Tenant = typeof tenants.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type AuditLogRow = typeof auditLogs.$inferSelect;
+
+// ---- Sends ------------------------------------------------------------------------------------------
+
+/**
+ * A tenant's sender on one channel type. Non-secret settings live in `config`; credentials only as
+ * AES-GCM ciphertext (`secrets_ciphertext`) and are never returned by the API.
+ */
+export const channels = sqliteTable(
+  "channels",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    environment: text("environment", { enum: ["live", "test"] }).notNull(),
+    type: text("type", { enum: ["whatsapp", "sms", "email"] }).notNull(),
+    name: text("name").notNull(),
+    config: text("config", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    secretsCiphertext: text("secrets_ciphertext").notNull(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    deletedAt: integer("deleted_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [index("channels_tenant_env_id").on(t.tenantId, t.environment, t.id)],
+);
+
+export const templates = sqliteTable(
+  "templates",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    environment: text("environment", { enum: ["live", "test"] }).notNull(),
+    channelId: text("channel_id"),
+    name: text("name").notNull(),
+    language: text("language").notNull(),
+    category: text("category", { enum: ["marketing", "utility", "authentication"] }).notNull(),
+    channel: text("channel", { enum: ["whatsapp", "sms", "email"] }).notNull(),
+    body: text("body").notNull(),
+    header: text("header"),
+    buttons: text("buttons", { mode: "json" }).$type<Array<{ type: string; text: string; url?: string }>>(),
+    placeholderStyle: text("placeholder_style", { enum: ["numbered", "named", "none"] }).notNull(),
+    placeholders: text("placeholders", { mode: "json" }).$type<string[]>().notNull(),
+    status: text("status", { enum: ["pending", "approved", "rejected"] }).notNull(),
+    rejectionReason: text("rejection_reason"),
+    providerTemplateId: text("provider_template_id"),
+    /** Sandbox only: when the simulated review decides. */
+    reviewDueAt: integer("review_due_at", { mode: "timestamp_ms" }),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+    deletedAt: integer("deleted_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [
+    index("templates_tenant_env_id").on(t.tenantId, t.environment, t.id),
+    index("templates_lookup").on(t.tenantId, t.environment, t.name, t.language),
+  ],
+);
+
+export const MESSAGE_STATUSES = [
+  "scheduled",
+  "queued",
+  "sending",
+  "sent",
+  "delivered",
+  "read",
+  "failed",
+  "undelivered",
+  "canceled",
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export interface FallbackHop {
+  channel: "whatsapp" | "sms" | "email";
+  afterSeconds: number;
+}
+
+/** One attempt per channel: the first is the requested channel, then each fallback actually used. */
+export interface HopRecord {
+  channel: "whatsapp" | "sms" | "email";
+  status: MessageStatus;
+  costMicros: number;
+  providerMessageId: string | null;
+  errorCode: string | null;
+  errorReason: string | null;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+export const messages = sqliteTable(
+  "messages",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    environment: text("environment", { enum: ["live", "test"] }).notNull(),
+    apiKeyId: text("api_key_id").notNull(),
+    idempotencyKey: text("idempotency_key").notNull(),
+    channel: text("channel", { enum: ["whatsapp", "sms", "email"] }).notNull(),
+    to: text("to").notNull(),
+    fromChannelId: text("from_channel_id"),
+    country: text("country"),
+    contentKind: text("content_kind", {
+      enum: ["template", "text", "media", "interactive", "email"],
+    }).notNull(),
+    /** The normalised content (OutboundMessage["content"]), so every hop and retry sends the same thing. */
+    content: text("content", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    templateId: text("template_id"),
+    category: text("category").notNull(),
+    /** 0 low … 3 critical: higher is dispatched first. */
+    priority: integer("priority").notNull(),
+    status: text("status", { enum: MESSAGE_STATUSES }).notNull(),
+    scheduledAt: integer("scheduled_at", { mode: "timestamp_ms" }),
+    metadata: text("metadata", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    costEstimateMicros: integer("cost_estimate_micros").notNull(),
+    currency: text("currency").notNull(),
+    fallback: text("fallback", { mode: "json" }).$type<FallbackHop[]>().notNull(),
+    hop: integer("hop").notNull().default(0),
+    hops: text("hops", { mode: "json" }).$type<HopRecord[]>().notNull(),
+    providerMessageId: text("provider_message_id"),
+    attempts: integer("attempts").notNull().default(0),
+    errorCode: text("error_code"),
+    errorReason: text("error_reason"),
+    /** Per-state timestamps: { queued: "…", sent: "…" }. */
+    timestamps: text("timestamps", { mode: "json" })
+      .$type<Partial<Record<MessageStatus, string>>>()
+      .notNull(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [
+    uniqueIndex("messages_key_idempotency").on(t.apiKeyId, t.idempotencyKey),
+    index("messages_tenant_env_id").on(t.tenantId, t.environment, t.id),
+    index("messages_provider_id").on(t.providerMessageId),
+  ],
+);
+
+/**
+ * Work that must happen even if a queue message is lost: dispatch a message (possibly in the future),
+ * check a fallback deadline, finish a sandbox template review. The queue only accelerates it; the minute
+ * cron re-drives every row that is due and whose lease has expired.
+ */
+export const outbox = sqliteTable(
+  "outbox",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind", {
+      enum: ["dispatch", "fallback_check", "template_review", "sandbox_receipt"],
+    }).notNull(),
+    subjectId: text("subject_id").notNull(),
+    payload: text("payload", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    priority: integer("priority").notNull().default(1),
+    availableAt: integer("available_at", { mode: "timestamp_ms" }).notNull(),
+    leaseUntil: integer("lease_until", { mode: "timestamp_ms" }),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [index("outbox_due").on(t.availableAt), index("outbox_subject").on(t.subjectId)],
+);
+
+/** State changes for webhooks: `sequence` rises per message id. */
+export const events = sqliteTable(
+  "events",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    environment: text("environment", { enum: ["live", "test"] }).notNull(),
+    type: text("type").notNull(),
+    subjectId: text("subject_id").notNull(),
+    sequence: integer("sequence").notNull(),
+    data: text("data", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [
+    index("events_tenant_env_id").on(t.tenantId, t.environment, t.id),
+    uniqueIndex("events_subject_sequence").on(t.subjectId, t.sequence),
+  ],
+);
+
+/** Balance per tenant and environment; the CHECK makes an overdraft abort the whole batch. */
+export const wallets = sqliteTable(
+  "wallets",
+  {
+    tenantId: text("tenant_id").notNull(),
+    environment: text("environment", { enum: ["live", "test"] }).notNull(),
+    balanceMicros: integer("balance_micros").notNull(),
+    currency: text("currency").notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.environment] }),
+    check("wallets_balance_not_negative", sql`${t.balanceMicros} >= 0`),
+  ],
+);
+
+export const ledgerEntries = sqliteTable(
+  "ledger_entries",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    environment: text("environment", { enum: ["live", "test"] }).notNull(),
+    kind: text("kind", { enum: ["grant", "debit", "refund"] }).notNull(),
+    /** Signed: debits are negative. */
+    amountMicros: integer("amount_micros").notNull(),
+    balanceAfterMicros: integer("balance_after_micros").notNull(),
+    messageId: text("message_id"),
+    hop: integer("hop"),
+    description: text("description").notNull(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [
+    index("ledger_tenant_env_id").on(t.tenantId, t.environment, t.id),
+    // At-least-once consumers may try twice: one debit and one refund per message hop, ever.
+    uniqueIndex("ledger_once_per_hop").on(t.messageId, t.hop, t.kind),
+  ],
+);
+
+/** The WhatsApp customer-service window: the last inbound message per (tenant, environment, address). */
+export const customerWindows = sqliteTable(
+  "customer_windows",
+  {
+    tenantId: text("tenant_id").notNull(),
+    environment: text("environment", { enum: ["live", "test"] }).notNull(),
+    channel: text("channel", { enum: ["whatsapp", "sms", "email"] }).notNull(),
+    address: text("address").notNull(),
+    lastInboundAt: integer("last_inbound_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.environment, t.channel, t.address] })],
+);
+
+export type ChannelRow = typeof channels.$inferSelect;
+export type TemplateRow = typeof templates.$inferSelect;
+export type MessageRow = typeof messages.$inferSelect;
+export type OutboxRow = typeof outbox.$inferSelect;

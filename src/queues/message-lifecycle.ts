@@ -1,0 +1,318 @@
+import { and, eq, inArray } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Db } from "../db/client";
+import { type HopRecord, type MessageRow, type MessageStatus, messages, outbox } from "../db/schema";
+import { isOverdraft, walletMovement } from "../db/wallet";
+import { canAdvance } from "../domain/message-status";
+import { estimateCost, type WhatsAppCategory } from "../domain/pricing";
+import type { Env } from "../env";
+import type { Channel, MessageContent } from "../providers/types";
+import { type EventType, eventInsert } from "../webhooks/events";
+import { enqueue, newOutboxRow } from "./jobs";
+
+/**
+ * Every state change of a message after it was accepted: each one is one D1 batch (message row + event +
+ * wallet movement + outbox rows), guarded so a repeated or late call changes nothing.
+ */
+
+export interface LifecycleContext {
+  env: Env;
+  db: Db;
+  now: Date;
+}
+
+const EVENT_FOR: Partial<Record<MessageStatus, EventType>> = {
+  queued: "message.queued",
+  sent: "message.sent",
+  delivered: "message.delivered",
+  read: "message.read",
+  failed: "message.failed",
+  undelivered: "message.undelivered",
+  canceled: "message.canceled",
+};
+
+export async function loadMessage(db: Db, id: string): Promise<MessageRow | null> {
+  const [row] = await db.select().from(messages).where(eq(messages.id, id)).limit(1);
+  return row ?? null;
+}
+
+export function eventData(row: MessageRow, status: MessageStatus, extra: Record<string, unknown> = {}) {
+  return {
+    id: row.id,
+    status,
+    channel: row.hops[row.hop]?.channel ?? row.channel,
+    to: row.to,
+    hop: row.hop,
+    metadata: row.metadata,
+    ...extra,
+  };
+}
+
+export function messageEvent(
+  ctx: LifecycleContext,
+  row: MessageRow,
+  status: MessageStatus,
+  extra?: Record<string, unknown>,
+) {
+  const type = EVENT_FOR[status];
+  if (!type) return [];
+  return [
+    eventInsert(
+      ctx.db,
+      {
+        tenantId: row.tenantId,
+        environment: row.environment,
+        type,
+        subjectId: row.id,
+        data: eventData(row, status, extra),
+      },
+      ctx.now,
+    ),
+  ];
+}
+
+function withHop(row: MessageRow, patch: Partial<HopRecord>): HopRecord[] {
+  return row.hops.map((hop, index) => (index === row.hop ? { ...hop, ...patch } : hop));
+}
+
+const stamp = (row: MessageRow, status: MessageStatus, now: Date) => ({
+  ...row.timestamps,
+  [status]: now.toISOString(),
+});
+
+/** Guard for every update: the message is still on this hop and in one of `statuses`. */
+const onHopIn = (row: MessageRow, statuses: MessageStatus[]) =>
+  and(eq(messages.id, row.id), eq(messages.hop, row.hop), inArray(messages.status, statuses));
+
+const scopeOf = (row: MessageRow) => ({ tenantId: row.tenantId, environment: row.environment });
+
+/** The category a hop is priced under: a template's own, else WhatsApp's free-form `service`. */
+export function costOfHop(
+  row: Pick<MessageRow, "category" | "country" | "content">,
+  channel: Channel,
+): number {
+  const content = row.content as unknown as MessageContent;
+  const text =
+    content.kind === "text"
+      ? content.text.body
+      : content.kind === "template"
+        ? content.template.renderedBody
+        : content.kind === "media"
+          ? (content.media.caption ?? "")
+          : "";
+  return estimateCost({ channel, category: row.category as WhatsAppCategory, country: row.country, text })
+    .amountMicros;
+}
+
+/** The provider accepted the hop: `sent`, plus whatever follows it (simulated receipts, a fallback deadline). */
+export async function markSent(
+  ctx: LifecycleContext,
+  row: MessageRow,
+  providerMessageId: string,
+  follow: ReturnType<typeof newOutboxRow>[],
+) {
+  const hops = withHop(row, { status: "sent", providerMessageId });
+  const updated = { ...row, hops, providerMessageId, status: "sent" as const };
+  await ctx.db.batch([
+    ctx.db
+      .update(messages)
+      .set({
+        status: "sent",
+        providerMessageId,
+        hops,
+        timestamps: stamp(row, "sent", ctx.now),
+        updatedAt: ctx.now,
+        errorCode: null,
+        errorReason: null,
+      })
+      .where(onHopIn(row, ["sending"])),
+    ...messageEvent(ctx, updated, "sent", { provider_message_id: providerMessageId }),
+    ctx.db.delete(outbox).where(and(eq(outbox.subjectId, row.id), eq(outbox.kind, "dispatch"))),
+    ...follow.map((job) => ctx.db.insert(outbox).values(job)),
+  ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  await enqueue(ctx.env, follow, ctx.now);
+}
+
+/** A retryable provider error: back to `queued` until the queue redelivers the job. */
+export async function markRetrying(ctx: LifecycleContext, row: MessageRow, code: string, reason: string) {
+  await ctx.db
+    .update(messages)
+    .set({ status: "queued", errorCode: code, errorReason: reason, updatedAt: ctx.now })
+    .where(onHopIn(row, ["sending"]));
+}
+
+/**
+ * The current hop failed (refused by the provider, undeliverable, or not delivered in time). With a
+ * fallback left, the same content goes out on the next channel under the same id, charged for that hop;
+ * otherwise the message ends `failed`/`undelivered`. A hop the provider never sent is refunded.
+ */
+export async function endHop(
+  ctx: LifecycleContext,
+  row: MessageRow,
+  outcome: {
+    status: "failed" | "undelivered" | "sent";
+    code: string;
+    reason: string;
+    refund: boolean;
+    from: MessageStatus[];
+  },
+): Promise<void> {
+  const next = row.fallback[row.hop];
+  const refundStatements =
+    outcome.refund && (row.hops[row.hop]?.costMicros ?? 0) > 0
+      ? walletMovement(
+          ctx.db,
+          scopeOf(row),
+          {
+            kind: "refund",
+            amountMicros: row.hops[row.hop]?.costMicros ?? 0,
+            messageId: row.id,
+            hop: row.hop,
+            description: `Refund: ${row.hops[row.hop]?.channel} hop not sent (${outcome.code})`,
+          },
+          ctx.now,
+        )
+      : [];
+  const endedHops = withHop(row, {
+    status: outcome.status,
+    errorCode: outcome.code,
+    errorReason: outcome.reason,
+    endedAt: ctx.now.toISOString(),
+    costMicros: outcome.refund ? 0 : (row.hops[row.hop]?.costMicros ?? 0),
+  });
+
+  if (next) {
+    const cost = costOfHop(row, next.channel);
+    const hops: HopRecord[] = [
+      ...endedHops,
+      {
+        channel: next.channel,
+        status: "queued",
+        costMicros: cost,
+        providerMessageId: null,
+        errorCode: null,
+        errorReason: null,
+        startedAt: ctx.now.toISOString(),
+        endedAt: null,
+      },
+    ];
+    const dispatch = newOutboxRow("dispatch", row.id, {}, ctx.now, ctx.now, row.priority + 1);
+    try {
+      await ctx.db.batch([
+        ctx.db
+          .update(messages)
+          .set({
+            hop: row.hop + 1,
+            hops,
+            status: "queued",
+            providerMessageId: null,
+            errorCode: outcome.code,
+            errorReason: outcome.reason,
+            updatedAt: ctx.now,
+          })
+          .where(onHopIn(row, outcome.from)),
+        ...refundStatements,
+        ...walletMovement(
+          ctx.db,
+          scopeOf(row),
+          {
+            kind: "debit",
+            amountMicros: -cost,
+            messageId: row.id,
+            hop: row.hop + 1,
+            description: `Fallback to ${next.channel}`,
+          },
+          ctx.now,
+        ),
+        ctx.db.delete(outbox).where(eq(outbox.subjectId, row.id)),
+        ctx.db.insert(outbox).values(dispatch),
+      ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+      await enqueue(ctx.env, [dispatch], ctx.now);
+      return;
+    } catch (error) {
+      if (!isOverdraft(error)) throw error;
+      outcome = {
+        ...outcome,
+        code: "insufficient_balance",
+        reason: `Fallback to ${next.channel} skipped: the balance does not cover it.`,
+      };
+    }
+  }
+
+  const finalStatus = outcome.status === "sent" ? "undelivered" : outcome.status;
+  const ended = { ...row, hops: endedHops, status: finalStatus };
+  await ctx.db.batch([
+    ctx.db
+      .update(messages)
+      .set({
+        status: finalStatus,
+        hops: endedHops,
+        errorCode: outcome.code,
+        errorReason: outcome.reason,
+        timestamps: stamp(row, finalStatus, ctx.now),
+        updatedAt: ctx.now,
+      })
+      .where(onHopIn(row, outcome.from)),
+    ...refundStatements,
+    ...messageEvent(ctx, ended, finalStatus, { error: { code: outcome.code, reason: outcome.reason } }),
+    ctx.db.delete(outbox).where(eq(outbox.subjectId, row.id)),
+  ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+}
+
+/**
+ * A delivery receipt for a hop (simulated by the sandbox today; the provider webhooks use the same path).
+ * Statuses only move forward; a receipt for an older hop, or a late one, changes nothing.
+ */
+export async function applyReceipt(
+  ctx: LifecycleContext,
+  messageId: string,
+  receipt: { hop: number; status: MessageStatus; code?: string; reason?: string },
+): Promise<void> {
+  const row = await loadMessage(ctx.db, messageId);
+  if (!row || row.hop !== receipt.hop || !canAdvance(row.status, receipt.status)) return;
+  if (receipt.status === "failed" || receipt.status === "undelivered") {
+    await endHop(ctx, row, {
+      status: receipt.status,
+      code: receipt.code ?? receipt.status,
+      reason: receipt.reason ?? `The provider reported the message ${receipt.status}.`,
+      // Meta does not charge for failed messages; carriers do charge for undelivered SMS.
+      refund: receipt.status === "failed",
+      from: ["sending", "sent", "delivered"],
+    });
+    return;
+  }
+  const hops = withHop(row, { status: receipt.status });
+  const from = (["sending", "sent", "delivered", "read"] as MessageStatus[]).filter((s) =>
+    canAdvance(s, receipt.status),
+  );
+  await ctx.db.batch([
+    ctx.db
+      .update(messages)
+      .set({
+        status: receipt.status,
+        hops,
+        timestamps: stamp(row, receipt.status, ctx.now),
+        updatedAt: ctx.now,
+      })
+      .where(onHopIn(row, from)),
+    ...messageEvent(ctx, { ...row, hops }, receipt.status),
+  ]);
+}
+
+/** The fallback deadline of a hop passed: if it is still not delivered, move on to the next channel. */
+export async function checkFallbackDeadline(
+  ctx: LifecycleContext,
+  messageId: string,
+  hop: number,
+): Promise<void> {
+  const row = await loadMessage(ctx.db, messageId);
+  if (!row || row.hop !== hop || !["sending", "sent"].includes(row.status)) return;
+  const after = row.fallback[hop]?.afterSeconds ?? 0;
+  await endHop(ctx, row, {
+    status: "sent",
+    code: "not_delivered_in_time",
+    reason: `Not delivered within ${after} s; falling back.`,
+    refund: false,
+    from: ["sending", "sent"],
+  });
+}

@@ -1,0 +1,253 @@
+import { and, eq, lt, or } from "drizzle-orm";
+import { createDb, type Db } from "../db/client";
+import { type MessageRow, messages, outbox } from "../db/schema";
+import { retryDelaySeconds } from "../domain/message-status";
+import type { Env } from "../env";
+import { createResendEmailAdapter } from "../providers/resend-email";
+import { createSandboxAdapter, sandboxReceiptPlan } from "../providers/sandbox";
+import { createTwilioSmsAdapter } from "../providers/twilio-sms";
+import type { Channel, MessageContent, OutboundMessage, ProviderAdapter } from "../providers/types";
+import { createWhatsAppCloudAdapter } from "../providers/whatsapp-cloud";
+import { channelCredentials, findChannelRow, providerBaseUrls, whatsAppConfig } from "../routes/channels";
+import { deleteOutboxRow, JOB_LEASE_MS, newOutboxRow, type SendJob } from "./jobs";
+import {
+  applyReceipt,
+  checkFallbackDeadline,
+  endHop,
+  type LifecycleContext,
+  loadMessage,
+  markRetrying,
+  markSent,
+  messageEvent,
+} from "./message-lifecycle";
+import { settleTemplateReview } from "./template-review";
+
+/** A dispatch stuck in `sending` this long (the worker died mid-call) may be claimed again. */
+const SENDING_LEASE_MS = JOB_LEASE_MS;
+
+/** The adapter for a hop: test keys always get the sandbox; live ones their connected sender. */
+async function adapterFor(
+  env: Env,
+  db: Db,
+  row: MessageRow,
+  channel: Channel,
+): Promise<ProviderAdapter | null> {
+  if (row.environment === "test") return createSandboxAdapter();
+  const channelId = channel === row.channel ? row.fromChannelId : null;
+  const found = await findChannelRow(db, row, channel, channelId);
+  if (!found) return null;
+  const sender = await channelCredentials(env, found);
+  const urls = providerBaseUrls(env);
+  switch (sender.type) {
+    case "whatsapp":
+      return createWhatsAppCloudAdapter(sender.credentials, whatsAppConfig(env));
+    case "sms":
+      return createTwilioSmsAdapter(sender.credentials, {
+        baseUrl: urls.twilio,
+        statusCallbackUrl: env.PUBLIC_BASE_URL
+          ? `${env.PUBLIC_BASE_URL}/inbound/twilio/${found.id}/status`
+          : undefined,
+      });
+    case "email":
+      return createResendEmailAdapter(sender.credentials, { baseUrl: urls.resend });
+  }
+}
+
+/**
+ * Claims the message for this attempt. A scheduled message that is due is first moved to `queued` (with
+ * its `message.queued` event); a `sending` one is only taken over once its lease has run out.
+ */
+async function claim(ctx: LifecycleContext, id: string): Promise<MessageRow | null> {
+  const row = await loadMessage(ctx.db, id);
+  if (!row) return null;
+  if (row.status === "scheduled") {
+    if (row.scheduledAt && row.scheduledAt > ctx.now) return null;
+    await ctx.db.batch([
+      ctx.db
+        .update(messages)
+        .set({
+          status: "queued",
+          timestamps: { ...row.timestamps, queued: ctx.now.toISOString() },
+          updatedAt: ctx.now,
+        })
+        .where(and(eq(messages.id, id), eq(messages.status, "scheduled"))),
+      ...messageEvent(ctx, row, "queued"),
+    ]);
+  }
+  const [claimed] = await ctx.db
+    .update(messages)
+    .set({ status: "sending", attempts: row.attempts + 1, updatedAt: ctx.now })
+    .where(
+      and(
+        eq(messages.id, id),
+        or(
+          eq(messages.status, "queued"),
+          and(
+            eq(messages.status, "sending"),
+            lt(messages.updatedAt, new Date(ctx.now.getTime() - SENDING_LEASE_MS)),
+          ),
+        ),
+      ),
+    )
+    .returning();
+  return claimed ?? null;
+}
+
+type Outcome = { ack: true } | { retryAfterSeconds: number };
+
+async function dispatch(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
+  const row = await claim(ctx, job.subjectId);
+  if (!row) return { ack: true };
+  const channel = row.hops[row.hop]?.channel ?? row.channel;
+  const adapter = await adapterFor(ctx.env, ctx.db, row, channel);
+  if (!adapter) {
+    await endHop(ctx, row, {
+      status: "failed",
+      code: "channel_not_configured",
+      reason: `No ${channel} sender is connected; connect one with POST /v1/channels.`,
+      refund: true,
+      from: ["sending"],
+    });
+    return { ack: true };
+  }
+  const outbound: OutboundMessage = {
+    id: row.id,
+    channel,
+    to: row.to,
+    content: row.content as unknown as MessageContent,
+    attempt: row.attempts,
+  };
+  const result = await adapter.send(outbound);
+  if (result.ok) {
+    const follow = [];
+    if (row.environment === "test") {
+      for (const receipt of sandboxReceiptPlan(outbound)) {
+        if (receipt.status === "sent") continue;
+        const at = new Date(ctx.now.getTime() + receipt.atSeconds * 1000);
+        follow.push(
+          newOutboxRow(
+            "sandbox_receipt",
+            row.id,
+            { hop: row.hop, status: receipt.status, code: receipt.errorCode, reason: receipt.reason },
+            at,
+            ctx.now,
+          ),
+        );
+      }
+    }
+    const next = row.fallback[row.hop];
+    if (next) {
+      const at = new Date(ctx.now.getTime() + next.afterSeconds * 1000);
+      follow.push(newOutboxRow("fallback_check", row.id, { hop: row.hop }, at, ctx.now));
+    }
+    await markSent(ctx, row, result.providerMessageId, follow);
+    return { ack: true };
+  }
+  if (result.retryable) {
+    await markRetrying(ctx, row, result.code, result.reason);
+    const base = Number(ctx.env.SEND_RETRY_BASE_SECONDS ?? "2");
+    return {
+      retryAfterSeconds: retryDelaySeconds(
+        row.attempts,
+        Number.isFinite(base) ? base : 2,
+        result.retryAfterSeconds,
+      ),
+    };
+  }
+  await endHop(ctx, row, {
+    status: "failed",
+    code: result.code,
+    reason: result.reason,
+    refund: true,
+    from: ["sending"],
+  });
+  return { ack: true };
+}
+
+async function handle(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
+  switch (job.kind) {
+    case "dispatch":
+      return dispatch(ctx, job);
+    case "sandbox_receipt": {
+      const p = job.payload as {
+        hop: number;
+        status: "delivered" | "read" | "undelivered";
+        code?: string;
+        reason?: string;
+      };
+      await applyReceipt(ctx, job.subjectId, p);
+      await deleteOutboxRow(ctx.db, job.outboxId);
+      return { ack: true };
+    }
+    case "fallback_check":
+      await checkFallbackDeadline(ctx, job.subjectId, Number(job.payload.hop));
+      await deleteOutboxRow(ctx.db, job.outboxId);
+      return { ack: true };
+    case "template_review":
+      await settleTemplateReview(ctx.db, job.subjectId, ctx.now);
+      await deleteOutboxRow(ctx.db, job.outboxId);
+      return { ack: true };
+  }
+}
+
+/**
+ * The `sends` consumer. Higher priorities go first within a batch. Retryable provider errors go back on
+ * the queue with backoff; when the queue's retries run out the job lands in the dead-letter queue, whose
+ * consumer fails the message. Anything thrown is retried the same way.
+ */
+export async function consumeSends(batch: MessageBatch<SendJob>, env: Env): Promise<void> {
+  const db = createDb(env.DB);
+  const ordered = [...batch.messages].sort((a, b) => (b.body.priority ?? 0) - (a.body.priority ?? 0));
+  for (const message of ordered) {
+    const ctx: LifecycleContext = { env, db, now: new Date() };
+    try {
+      const outcome = await handle(ctx, message.body);
+      if ("ack" in outcome) message.ack();
+      else {
+        // Keep the outbox row leased for the retry, so the sweeper does not double it.
+        await db
+          .update(outbox)
+          .set({
+            leaseUntil: new Date(ctx.now.getTime() + (outcome.retryAfterSeconds * 1000 + JOB_LEASE_MS)),
+            attempts: message.attempts,
+          })
+          .where(eq(outbox.id, message.body.outboxId));
+        message.retry({ delaySeconds: outcome.retryAfterSeconds });
+      }
+    } catch (error) {
+      console.error("sends job failed", {
+        kind: message.body.kind,
+        subject: message.body.subjectId,
+        error: String(error),
+      });
+      message.retry({ delaySeconds: Math.min(60, 2 ** message.attempts) });
+    }
+  }
+}
+
+/** Jobs whose retries ran out: a dispatch fails its message for good (and refunds what was not sent). */
+export async function consumeSendsDeadLetters(batch: MessageBatch<SendJob>, env: Env): Promise<void> {
+  const db = createDb(env.DB);
+  for (const message of batch.messages) {
+    const ctx: LifecycleContext = { env, db, now: new Date() };
+    try {
+      if (message.body.kind === "dispatch") {
+        const row = await loadMessage(db, message.body.subjectId);
+        if (row && (row.status === "queued" || row.status === "sending")) {
+          await endHop(ctx, row, {
+            status: "failed",
+            code: row.errorCode ?? "retries_exhausted",
+            reason: `Gave up after ${row.attempts} attempts: ${row.errorReason ?? "the provider kept failing"}.`,
+            refund: true,
+            from: ["queued", "sending"],
+          });
+        }
+      }
+      await deleteOutboxRow(db, message.body.outboxId);
+      message.ack();
+    } catch (error) {
+      console.error("dead-letter job failed", { subject: message.body.subjectId, error: String(error) });
+      message.retry({ delaySeconds: 30 });
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import { and, eq } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { type TemplateRow, templates } from "../db/schema";
+import { eventInsert } from "../webhooks/events";
+
+/**
+ * Finishes a sandbox review once it is due. Called wherever a template is read (and by the queue/cron),
+ * so the answer never depends on a background job having run. The status moves only pending → decided.
+ */
+export async function settleSandboxReview(db: Db, row: TemplateRow, now: Date): Promise<TemplateRow> {
+  if (row.environment !== "test" || row.status !== "pending" || !row.reviewDueAt || row.reviewDueAt > now)
+    return row;
+  const rejected = row.name.startsWith("reject_");
+  const status = rejected ? "rejected" : "approved";
+  const rejectionReason = rejected
+    ? "Sandbox: template names starting with reject_ are always rejected."
+    : null;
+  const [updated] = await db.batch([
+    db
+      .update(templates)
+      .set({ status, rejectionReason, updatedAt: now })
+      .where(and(eq(templates.id, row.id), eq(templates.status, "pending")))
+      .returning(),
+    eventInsert(
+      db,
+      {
+        tenantId: row.tenantId,
+        environment: row.environment,
+        type: rejected ? "template.rejected" : "template.approved",
+        subjectId: row.id,
+        data: {
+          id: row.id,
+          name: row.name,
+          language: row.language,
+          status,
+          rejection_reason: rejectionReason,
+        },
+      },
+      now,
+    ),
+  ]);
+  return updated[0] ?? (await db.select().from(templates).where(eq(templates.id, row.id)))[0] ?? row;
+}
+
+/** The queued/swept job: settle one template's sandbox review if it is due. */
+export async function settleTemplateReview(db: Db, templateId: string, now: Date): Promise<void> {
+  const [row] = await db.select().from(templates).where(eq(templates.id, templateId)).limit(1);
+  if (row) await settleSandboxReview(db, row, now);
+}

@@ -1,0 +1,376 @@
+import { z } from "@hono/zod-openapi";
+import { and, asc, desc, eq, isNull, lt } from "drizzle-orm";
+import { createDb, type Db } from "../db/client";
+import { type ChannelRow, channels } from "../db/schema";
+import type { AppBindings, Env, Principal } from "../env";
+import { ApiError } from "../errors";
+import { newId } from "../ids";
+import { principalOf } from "../middleware/auth";
+import { RESEND_DEFAULT_BASE_URL } from "../providers/resend-email";
+import { TWILIO_DEFAULT_BASE_URL } from "../providers/twilio-sms";
+import type { ResendCredentials, TwilioCredentials, WhatsAppCredentials } from "../providers/types";
+import {
+  WHATSAPP_DEFAULT_API_VERSION,
+  WHATSAPP_DEFAULT_BASE_URL,
+  type WhatsAppConfig,
+} from "../providers/whatsapp-cloud";
+import { decryptSecrets, encryptSecrets } from "../secrets";
+import {
+  decodeCursor,
+  IdParamSchema,
+  listSchema,
+  newRouter,
+  PaginationQuerySchema,
+  page,
+  scopedRoute,
+  Timestamp,
+  toTimestamp,
+} from "./shared";
+
+const Secret = z.string().min(8).max(1024);
+
+const CreateChannelBody = z
+  .discriminatedUnion("type", [
+    z.strictObject({
+      type: z.literal("whatsapp"),
+      name: z.string().trim().min(1).max(100),
+      phone_number_id: z.string().regex(/^\d{5,30}$/, "Meta phone number ids are digits."),
+      waba_id: z.string().regex(/^\d{5,30}$/, "WhatsApp Business Account ids are digits."),
+      access_token: Secret,
+      app_secret: Secret,
+    }),
+    z.strictObject({
+      type: z.literal("sms"),
+      name: z.string().trim().min(1).max(100),
+      account_sid: z
+        .string()
+        .regex(/^AC[0-9a-fA-F]{32}$/, "Twilio Account SIDs look like AC followed by 32 hex digits."),
+      auth_token: Secret,
+      from: z.string().max(20).optional(),
+      messaging_service_sid: z
+        .string()
+        .regex(/^MG[0-9a-fA-F]{32}$/)
+        .optional(),
+    }),
+    z.strictObject({
+      type: z.literal("email"),
+      name: z.string().trim().min(1).max(100),
+      api_key: Secret,
+      from: z.string().min(3).max(320).openapi({ example: "Acme <notifications@acme.com>" }),
+    }),
+  ])
+  .refine((b) => b.type !== "sms" || (b.from === undefined) !== (b.messaging_service_sid === undefined), {
+    message: "Send exactly one of from or messaging_service_sid.",
+    path: ["from"],
+  })
+  .openapi("CreateChannelRequest");
+
+export const ChannelSchema = z
+  .object({
+    object: z.literal("channel"),
+    id: z.string().openapi({ example: "chn_01jd3x6n2m8q4v7w9y0z1a2b3c" }),
+    type: z.enum(["whatsapp", "sms", "email"]),
+    name: z.string(),
+    environment: z.enum(["live", "test"]),
+    config: z.record(z.string(), z.string()).openapi({ description: "Non-secret settings (ids, sender)." }),
+    credentials: z
+      .record(z.string(), z.string())
+      .openapi({ description: "Which credentials are stored, each shown only as its last 4 characters." }),
+    inbound_url: z.string().openapi({ description: "Point the provider's webhooks here." }),
+    created_at: Timestamp,
+  })
+  .openapi("Channel");
+
+type ChannelBody = z.infer<typeof CreateChannelBody>;
+
+function split(body: ChannelBody): { config: Record<string, string>; secrets: Record<string, string> } {
+  switch (body.type) {
+    case "whatsapp":
+      return {
+        config: { phone_number_id: body.phone_number_id, waba_id: body.waba_id },
+        secrets: { access_token: body.access_token, app_secret: body.app_secret },
+      };
+    case "sms":
+      return {
+        config: {
+          account_sid: body.account_sid,
+          ...(body.from ? { from: body.from } : {}),
+          ...(body.messaging_service_sid ? { messaging_service_sid: body.messaging_service_sid } : {}),
+        },
+        secrets: { auth_token: body.auth_token },
+      };
+    case "email":
+      return { config: { from: body.from }, secrets: { api_key: body.api_key } };
+  }
+}
+
+function inboundUrl(origin: string, row: Pick<ChannelRow, "id" | "type">): string {
+  const provider = row.type === "whatsapp" ? "whatsapp" : row.type === "sms" ? "twilio" : "resend";
+  return `${origin}/inbound/${provider}/${row.id}`;
+}
+
+function renderChannel(
+  row: ChannelRow,
+  origin: string,
+  masked: Record<string, string>,
+): z.infer<typeof ChannelSchema> {
+  return {
+    object: "channel",
+    id: row.id,
+    type: row.type,
+    name: row.name,
+    environment: row.environment,
+    config: row.config,
+    credentials: masked,
+    inbound_url: inboundUrl(origin, row),
+    created_at: toTimestamp(row.createdAt),
+  };
+}
+
+/** Stored credential names with only their last 4 characters, decrypted on demand (never the values). */
+async function maskedCredentials(env: Env, row: ChannelRow): Promise<Record<string, string>> {
+  const secrets = await decryptSecrets(row.secretsCiphertext, env.SECRETS_ENCRYPTION_KEY, row.tenantId);
+  return Object.fromEntries(Object.entries(secrets).map(([name, value]) => [name, `…${value.slice(-4)}`]));
+}
+
+export function publicOrigin(env: Env, requestUrl: string): string {
+  return (env.PUBLIC_BASE_URL ?? new URL(requestUrl).origin).replace(/\/$/, "");
+}
+
+export function whatsAppConfig(env: Env): WhatsAppConfig {
+  return {
+    baseUrl: env.WHATSAPP_API_BASE ?? WHATSAPP_DEFAULT_BASE_URL,
+    apiVersion: env.WHATSAPP_API_VERSION ?? WHATSAPP_DEFAULT_API_VERSION,
+  };
+}
+
+export const providerBaseUrls = (env: Env) => ({
+  twilio: env.TWILIO_API_BASE ?? TWILIO_DEFAULT_BASE_URL,
+  resend: env.RESEND_API_BASE ?? RESEND_DEFAULT_BASE_URL,
+});
+
+export type LiveChannel =
+  | { id: string; type: "whatsapp"; credentials: WhatsAppCredentials }
+  | { id: string; type: "sms"; credentials: TwilioCredentials }
+  | { id: string; type: "email"; credentials: ResendCredentials };
+
+/** A channel row with its credentials decrypted, for the provider adapters. */
+export async function channelCredentials(env: Env, row: ChannelRow): Promise<LiveChannel> {
+  const secrets = await decryptSecrets(row.secretsCiphertext, env.SECRETS_ENCRYPTION_KEY, row.tenantId);
+  const config = row.config;
+  switch (row.type) {
+    case "whatsapp":
+      return {
+        id: row.id,
+        type: "whatsapp",
+        credentials: {
+          phoneNumberId: config.phone_number_id ?? "",
+          wabaId: config.waba_id ?? "",
+          accessToken: secrets.access_token ?? "",
+          appSecret: secrets.app_secret ?? "",
+        },
+      };
+    case "sms":
+      return {
+        id: row.id,
+        type: "sms",
+        credentials: {
+          accountSid: config.account_sid ?? "",
+          authToken: secrets.auth_token ?? "",
+          from: config.from,
+          messagingServiceSid: config.messaging_service_sid,
+        },
+      };
+    case "email":
+      return {
+        id: row.id,
+        type: "email",
+        credentials: { apiKey: secrets.api_key ?? "", from: config.from ?? "" },
+      };
+  }
+}
+
+const scopeOf = (caller: Pick<Principal, "tenantId" | "environment">) =>
+  and(
+    eq(channels.tenantId, caller.tenantId),
+    eq(channels.environment, caller.environment),
+    isNull(channels.deletedAt),
+  );
+
+/** The named channel, or the oldest connected one of that type. */
+export async function findChannelRow(
+  db: Db,
+  caller: Pick<Principal, "tenantId" | "environment">,
+  type: ChannelRow["type"],
+  id: string | null,
+): Promise<ChannelRow | null> {
+  const [row] = await db
+    .select()
+    .from(channels)
+    .where(and(scopeOf(caller), eq(channels.type, type), id ? eq(channels.id, id) : undefined))
+    .orderBy(asc(channels.id))
+    .limit(1);
+  return row ?? null;
+}
+
+/** Live sends and template submissions need a real sender; say how to connect one when there is none. */
+export async function findLiveChannel(
+  db: Db,
+  env: Env,
+  caller: Principal,
+  type: ChannelRow["type"],
+  id: string | null,
+): Promise<LiveChannel> {
+  const row = await findChannelRow(db, caller, type, id);
+  if (!row) {
+    if (id) throw new ApiError("resource_not_found", `No ${type} channel ${id} exists in this environment.`);
+    throw new ApiError(
+      "channel_not_configured",
+      `No ${type} sender is connected in live mode. Connect one with POST /v1/channels (type "${type}").`,
+    );
+  }
+  return channelCredentials(env, row);
+}
+
+const createChannelRoute = scopedRoute(
+  "messages:send",
+  {
+    method: "post",
+    path: "/v1/channels",
+    tags: ["Channels"],
+    summary: "Connect a sender",
+    description:
+      "Connects a WhatsApp number (Meta Cloud API), a Twilio SMS sender or a Resend email sender. Credentials are " +
+      "encrypted at rest and never returned. Test keys always send through the built-in sandbox and need no channel.",
+    request: { body: { required: true, content: { "application/json": { schema: CreateChannelBody } } } },
+    responses: {
+      201: { description: "The channel.", content: { "application/json": { schema: ChannelSchema } } },
+    },
+  },
+  ["validation_error", "invalid_json"],
+);
+
+const listChannelsRoute = scopedRoute(
+  "messages:read",
+  {
+    method: "get",
+    path: "/v1/channels",
+    tags: ["Channels"],
+    summary: "List senders",
+    request: { query: PaginationQuerySchema },
+    responses: {
+      200: {
+        description: "A page of channels.",
+        content: { "application/json": { schema: listSchema(ChannelSchema, "ChannelList") } },
+      },
+    },
+  },
+  ["validation_error", "invalid_cursor"],
+);
+
+const getChannelRoute = scopedRoute(
+  "messages:read",
+  {
+    method: "get",
+    path: "/v1/channels/{id}",
+    tags: ["Channels"],
+    summary: "Retrieve a sender",
+    request: { params: IdParamSchema("chn_01jd3x6n2m8q4v7w9y0z1a2b3c") },
+    responses: {
+      200: { description: "The channel.", content: { "application/json": { schema: ChannelSchema } } },
+    },
+  },
+  ["resource_not_found"],
+);
+
+const deleteChannelRoute = scopedRoute(
+  "messages:send",
+  {
+    method: "delete",
+    path: "/v1/channels/{id}",
+    tags: ["Channels"],
+    summary: "Disconnect a sender",
+    description:
+      "Its credentials are erased; messages not yet dispatched through it fail with `channel_not_configured`.",
+    request: { params: IdParamSchema("chn_01jd3x6n2m8q4v7w9y0z1a2b3c") },
+    responses: {
+      200: {
+        description: "The deleted channel.",
+        content: { "application/json": { schema: ChannelSchema } },
+      },
+    },
+  },
+  ["resource_not_found"],
+);
+
+async function findOwnChannel(db: Db, caller: Principal, id: string): Promise<ChannelRow> {
+  const [row] = await db
+    .select()
+    .from(channels)
+    .where(and(scopeOf(caller), eq(channels.id, id)))
+    .limit(1);
+  if (!row) throw new ApiError("resource_not_found", "No channel with that id exists in this environment.");
+  return row;
+}
+
+export const channelsRouter = newRouter()
+  .openapi(createChannelRoute, async (c) => {
+    const caller = principalOf(c);
+    const body = c.req.valid("json");
+    const { config, secrets } = split(body);
+    const now = new Date();
+    const row: ChannelRow = {
+      id: newId("channel"),
+      tenantId: caller.tenantId,
+      environment: caller.environment,
+      type: body.type,
+      name: body.name,
+      config,
+      secretsCiphertext: await encryptSecrets(secrets, c.env.SECRETS_ENCRYPTION_KEY, caller.tenantId),
+      createdAt: now,
+      deletedAt: null,
+    };
+    await createDb(c.env.DB).insert(channels).values(row);
+    return c.json(
+      renderChannel(row, publicOrigin(c.env, c.req.url), await maskedCredentials(c.env, row)),
+      201,
+    );
+  })
+  .openapi(listChannelsRoute, async (c) => {
+    const caller = principalOf(c);
+    const { limit, cursor } = c.req.valid("query");
+    const after = decodeCursor(cursor);
+    const rows = await createDb(c.env.DB)
+      .select()
+      .from(channels)
+      .where(and(scopeOf(caller), after ? lt(channels.id, after) : undefined))
+      .orderBy(desc(channels.id))
+      .limit(limit + 1);
+    const origin = publicOrigin(c.env, c.req.url);
+    const masked = new Map(
+      await Promise.all(rows.map(async (row) => [row.id, await maskedCredentials(c.env, row)] as const)),
+    );
+    return c.json(
+      page(rows, limit, (row) => renderChannel(row, origin, masked.get(row.id) ?? {})),
+      200,
+    );
+  })
+  .openapi(getChannelRoute, async (c) => {
+    const row = await findOwnChannel(createDb(c.env.DB), principalOf(c), c.req.valid("param").id);
+    return c.json(
+      renderChannel(row, publicOrigin(c.env, c.req.url), await maskedCredentials(c.env, row)),
+      200,
+    );
+  })
+  .openapi(deleteChannelRoute, async (c) => {
+    const db = createDb(c.env.DB);
+    const row = await findOwnChannel(db, principalOf(c), c.req.valid("param").id);
+    const masked = await maskedCredentials(c.env, row);
+    const now = new Date();
+    // Erase the credentials, keep the row so old messages still name their sender.
+    await db
+      .update(channels)
+      .set({ deletedAt: now, secretsCiphertext: "erased" })
+      .where(eq(channels.id, row.id));
+    return c.json(renderChannel({ ...row, deletedAt: now }, publicOrigin(c.env, c.req.url), masked), 200);
+  });
