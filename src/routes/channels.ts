@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, isNull, lt } from "drizzle-orm";
 import { createDb, type Db } from "../db/client";
 import { type ChannelRow, channels } from "../db/schema";
-import type { AppBindings, Env, Principal } from "../env";
+import type { Env, Principal } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../ids";
 import { principalOf } from "../middleware/auth";

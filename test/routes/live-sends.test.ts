@@ -11,7 +11,9 @@ const TO = "+5511987654321";
 async function liveTenant() {
   const tenant = await seedTenant({ environment: "live" });
   await call("GET", "/v1/balance", { key: tenant.secret }); // creates the (empty) live wallet
-  await env.DB.prepare("UPDATE wallets SET balance_micros = 50000000 WHERE tenant_id = ? AND environment = 'live'")
+  await env.DB.prepare(
+    "UPDATE wallets SET balance_micros = 50000000 WHERE tenant_id = ? AND environment = 'live'",
+  )
     .bind(tenant.tenantId)
     .run();
   return tenant;
@@ -45,27 +47,44 @@ describe("channels", () => {
     expect(text).not.toContain(account.appSecret);
     expect(channel.credentials.access_token).toBe(`…${account.accessToken.slice(-4)}`);
     expect(channel.inbound_url).toBe(`http://localhost/inbound/whatsapp/${channel.id}`);
-    const stored = JSON.stringify((await env.DB.prepare("SELECT * FROM channels WHERE id = ?").bind(channel.id).all()).results);
+    const stored = JSON.stringify(
+      (await env.DB.prepare("SELECT * FROM channels WHERE id = ?").bind(channel.id).all()).results,
+    );
     expect(stored).not.toContain(account.accessToken);
     expect(stored).not.toContain(account.appSecret);
     expect(stored).toContain("v1.");
 
     const sandbox = await seedTenant();
-    await expectError(await call("GET", `/v1/channels/${channel.id}`, { key: sandbox.secret }), 404, "resource_not_found");
+    await expectError(
+      await call("GET", `/v1/channels/${channel.id}`, { key: sandbox.secret }),
+      404,
+      "resource_not_found",
+    );
     const bad = await expectError(
-      await call("POST", "/v1/channels", { key: live.secret, body: { type: "sms", name: "x", account_sid: "nope", auth_token: "12345678", from: "+14155550000" } }),
+      await call("POST", "/v1/channels", {
+        key: live.secret,
+        body: { type: "sms", name: "x", account_sid: "nope", auth_token: "12345678", from: "+14155550000" },
+      }),
       400,
       "validation_error",
     );
     expect(bad.details[0].path).toBe("account_sid");
     const deleted = await json(await call("DELETE", `/v1/channels/${channel.id}`, { key: live.secret }));
     expect(deleted.id).toBe(channel.id);
-    await expectError(await call("GET", `/v1/channels/${channel.id}`, { key: live.secret }), 404, "resource_not_found");
+    await expectError(
+      await call("GET", `/v1/channels/${channel.id}`, { key: live.secret }),
+      404,
+      "resource_not_found",
+    );
   });
 
   it("a live send without a sender says how to connect one", async () => {
     const live = await liveTenant();
-    const error = await expectError(await send(live.secret, { channel: "sms", to: TO, text: { body: "x" } }), 422, "channel_not_configured");
+    const error = await expectError(
+      await send(live.secret, { channel: "sms", to: TO, text: { body: "x" } }),
+      422,
+      "channel_not_configured",
+    );
     expect(error.message).toContain("POST /v1/channels");
   });
 });
@@ -77,28 +96,59 @@ describe("live sends through the providers' wire formats", () => {
     const account = await meta.createAccount({ templateStatus: "APPROVED" });
     await call("POST", "/v1/channels", {
       key: live.secret,
-      body: { type: "whatsapp", name: "n", phone_number_id: account.phoneNumberId, waba_id: account.wabaId, access_token: account.accessToken, app_secret: account.appSecret },
+      body: {
+        type: "whatsapp",
+        name: "n",
+        phone_number_id: account.phoneNumberId,
+        waba_id: account.wabaId,
+        access_token: account.accessToken,
+        app_secret: account.appSecret,
+      },
     });
     const template = await json(
       await call("POST", "/v1/templates", {
         key: live.secret,
-        body: { name: "order_confirmation", language: "pt_BR", category: "utility", body: "Olá {{1}}, pedido {{2}} confirmado.", examples: { "1": "Maria", "2": "#1" } },
+        body: {
+          name: "order_confirmation",
+          language: "pt_BR",
+          category: "utility",
+          body: "Olá {{1}}, pedido {{2}} confirmado.",
+          examples: { "1": "Maria", "2": "#1" },
+        },
       }),
     );
     expect(template.status).toBe("approved");
     const submitted = await meta.onlyRequest(account.scope, { path: "/message_templates" });
     expect(submitted.headers.authorization).toBe(`Bearer ${account.accessToken}`);
-    expect(submitted.body).toMatchObject({ name: "order_confirmation", language: "pt_BR", category: "UTILITY" });
+    expect(submitted.body).toMatchObject({
+      name: "order_confirmation",
+      language: "pt_BR",
+      category: "UTILITY",
+    });
 
     const missing = await expectError(
-      await send(live.secret, { channel: "whatsapp", to: TO, template: { name: "order_confirmation", language: "pt_BR", variables: { "1": "Maria", "9": "x" } } }),
+      await send(live.secret, {
+        channel: "whatsapp",
+        to: TO,
+        template: { name: "order_confirmation", language: "pt_BR", variables: { "1": "Maria", "9": "x" } },
+      }),
       422,
       "template_variables_invalid",
     );
-    expect(missing.message).toBe("Template order_confirmation (pt_BR) expects variables 1,2; missing 2; unexpected 9.");
+    expect(missing.message).toBe(
+      "Template order_confirmation (pt_BR) expects variables 1,2; missing 2; unexpected 9.",
+    );
 
     const accepted = await json(
-      await send(live.secret, { channel: "whatsapp", to: TO, template: { name: "order_confirmation", language: "pt_BR", variables: { "1": "Maria", "2": "#1234" } } }),
+      await send(live.secret, {
+        channel: "whatsapp",
+        to: TO,
+        template: {
+          name: "order_confirmation",
+          language: "pt_BR",
+          variables: { "1": "Maria", "2": "#1234" },
+        },
+      }),
     );
     expect(accepted.cost_estimate).toBe("0.0080");
     const sent = await waitForMessage(live.secret, accepted.id, (m) => m.status === "sent");
@@ -112,13 +162,23 @@ describe("live sends through the providers' wire formats", () => {
       template: {
         name: "order_confirmation",
         language: { code: "pt_BR" },
-        components: [{ type: "body", parameters: [{ type: "text", text: "Maria" }, { type: "text", text: "#1234" }] }],
+        components: [
+          {
+            type: "body",
+            parameters: [
+              { type: "text", text: "Maria" },
+              { type: "text", text: "#1234" },
+            ],
+          },
+        ],
       },
     });
     expect(sent.provider_message_id).toBe(request.response?.body.messages[0].id);
 
     await openCustomerWindow(live.tenantId, TO, new Date(), "live");
-    const text = await json(await send(live.secret, { channel: "whatsapp", to: TO, text: { body: "Obrigado!" } }));
+    const text = await json(
+      await send(live.secret, { channel: "whatsapp", to: TO, text: { body: "Obrigado!" } }),
+    );
     await waitForMessage(live.secret, text.id, (m) => m.status === "sent");
   });
 
@@ -128,10 +188,20 @@ describe("live sends through the providers' wire formats", () => {
     const account = await twilio.createAccount();
     await call("POST", "/v1/channels", {
       key: live.secret,
-      body: { type: "sms", name: "n", account_sid: account.accountSid, auth_token: account.authToken, from: account.from },
+      body: {
+        type: "sms",
+        name: "n",
+        account_sid: account.accountSid,
+        auth_token: account.authToken,
+        from: account.from,
+      },
     });
-    await twilio.script(account.scope, [{ status: 503, body: { code: 20500, message: "Internal error", status: 503 } }]);
-    const accepted = await json(await send(live.secret, { channel: "sms", to: TO, text: { body: "Código 1234" } }));
+    await twilio.script(account.scope, [
+      { status: 503, body: { code: 20500, message: "Internal error", status: 503 } },
+    ]);
+    const accepted = await json(
+      await send(live.secret, { channel: "sms", to: TO, text: { body: "Código 1234" } }),
+    );
     const sent = await waitForMessage(live.secret, accepted.id, (m) => m.status === "sent");
     expect(sent.attempts).toBe(2);
     const requests = await twilio.requests(account.scope);
@@ -147,20 +217,49 @@ describe("live sends through the providers' wire formats", () => {
     const live = await liveTenant();
     const resend = fakeResend();
     const account = await resend.createAccount();
-    await call("POST", "/v1/channels", { key: live.secret, body: { type: "email", name: "n", api_key: account.apiKey, from: account.from } });
-    const ok = await json(await send(live.secret, { channel: "email", to: "ana@example.com", email: { subject: "Hi", html: "<p>Hi</p>" } }));
+    await call("POST", "/v1/channels", {
+      key: live.secret,
+      body: { type: "email", name: "n", api_key: account.apiKey, from: account.from },
+    });
+    const ok = await json(
+      await send(live.secret, {
+        channel: "email",
+        to: "ana@example.com",
+        email: { subject: "Hi", html: "<p>Hi</p>" },
+      }),
+    );
     await waitForMessage(live.secret, ok.id, (m) => m.status === "sent");
     const request = await resend.onlyRequest(account.scope);
     expect(request.headers["idempotency-key"]).toBe(ok.id);
-    expect(request.body).toMatchObject({ from: account.from, to: ["ana@example.com"], subject: "Hi", html: "<p>Hi</p>" });
+    expect(request.body).toMatchObject({
+      from: account.from,
+      to: ["ana@example.com"],
+      subject: "Hi",
+      html: "<p>Hi</p>",
+    });
 
     // Always 503: the queue retries (no delay in tests), then the dead-letter consumer fails the message.
-    await resend.script(account.scope, Array.from({ length: 12 }, () => ({ status: 503, body: { statusCode: 503, name: "internal_server_error", message: "down" } })));
+    await resend.script(
+      account.scope,
+      Array.from({ length: 12 }, () => ({
+        status: 503,
+        body: { statusCode: 503, name: "internal_server_error", message: "down" },
+      })),
+    );
     const before = Number((await json(await call("GET", "/v1/balance", { key: live.secret }))).balance);
-    const doomed = await json(await send(live.secret, { channel: "email", to: "bo@example.com", email: { subject: "Hi", text: "Hi" } }));
+    const doomed = await json(
+      await send(live.secret, {
+        channel: "email",
+        to: "bo@example.com",
+        email: { subject: "Hi", text: "Hi" },
+      }),
+    );
     const failed = await waitForMessage(live.secret, doomed.id, (m) => m.status === "failed", 25_000);
     expect(failed.error.reason).toContain("Gave up after");
-    expect(Number((await json(await call("GET", "/v1/balance", { key: live.secret }))).balance)).toBeCloseTo(before, 6);
+    expect(Number((await json(await call("GET", "/v1/balance", { key: live.secret }))).balance)).toBeCloseTo(
+      before,
+      6,
+    );
   });
 });
 
@@ -171,15 +270,27 @@ describe("outbox sweeper", () => {
     const account = await twilio.createAccount();
     await call("POST", "/v1/channels", {
       key: live.secret,
-      body: { type: "sms", name: "n", account_sid: account.accountSid, auth_token: account.authToken, from: account.from },
+      body: {
+        type: "sms",
+        name: "n",
+        account_sid: account.accountSid,
+        auth_token: account.authToken,
+        from: account.from,
+      },
     });
     // Beyond the queue's 12-hour delay: nothing is queued, only the outbox row exists.
     const at = new Date(Date.now() + 20 * 3600_000).toISOString();
-    const accepted = await json(await send(live.secret, { channel: "sms", to: TO, text: { body: "later" }, schedule_at: at }));
+    const accepted = await json(
+      await send(live.secret, { channel: "sms", to: TO, text: { body: "later" }, schedule_at: at }),
+    );
     expect(accepted.status).toBe("scheduled");
     // Time passes (the row becomes due) — then only the cron can notice.
-    await env.DB.prepare("UPDATE messages SET scheduled_at = ? WHERE id = ?").bind(Date.now() - 1000, accepted.id).run();
-    await env.DB.prepare("UPDATE outbox SET available_at = ? WHERE subject_id = ?").bind(Date.now() - 1000, accepted.id).run();
+    await env.DB.prepare("UPDATE messages SET scheduled_at = ? WHERE id = ?")
+      .bind(Date.now() - 1000, accepted.id)
+      .run();
+    await env.DB.prepare("UPDATE outbox SET available_at = ? WHERE subject_id = ?")
+      .bind(Date.now() - 1000, accepted.id)
+      .run();
     await runCron();
     const sent = await waitForMessage(live.secret, accepted.id, (m) => m.status === "sent");
     expect(sent.events.map((e: any) => e.type)).toEqual(["message.queued", "message.sent"]);
@@ -194,12 +305,22 @@ describe("outbox sweeper", () => {
     const account = await twilio.createAccount();
     await call("POST", "/v1/channels", {
       key: live.secret,
-      body: { type: "sms", name: "n", account_sid: account.accountSid, auth_token: account.authToken, from: account.from },
+      body: {
+        type: "sms",
+        name: "n",
+        account_sid: account.accountSid,
+        auth_token: account.authToken,
+        from: account.from,
+      },
     });
     // Accepted (row + outbox committed) but never put on the queue: what a crash right after the batch leaves.
     const far = new Date(Date.now() + 20 * 3600_000).toISOString();
-    const accepted = await json(await send(live.secret, { channel: "sms", to: TO, text: { body: "x" }, schedule_at: far }));
-    await env.DB.prepare("UPDATE messages SET status = 'queued', scheduled_at = NULL WHERE id = ?").bind(accepted.id).run();
+    const accepted = await json(
+      await send(live.secret, { channel: "sms", to: TO, text: { body: "x" }, schedule_at: far }),
+    );
+    await env.DB.prepare("UPDATE messages SET status = 'queued', scheduled_at = NULL WHERE id = ?")
+      .bind(accepted.id)
+      .run();
     await env.DB.prepare("UPDATE outbox SET available_at = ?, lease_until = ? WHERE subject_id = ?")
       .bind(Date.now() - 60_000, Date.now() - 1000, accepted.id)
       .run();
@@ -208,7 +329,9 @@ describe("outbox sweeper", () => {
     await runCron();
     await runCron();
     expect((await twilio.requests(account.scope)).length).toBe(1);
-    const left = await env.DB.prepare("SELECT count(*) AS n FROM outbox WHERE subject_id = ?").bind(accepted.id).first<{ n: number }>();
+    const left = await env.DB.prepare("SELECT count(*) AS n FROM outbox WHERE subject_id = ?")
+      .bind(accepted.id)
+      .first<{ n: number }>();
     expect(left?.n).toBe(0);
   });
 });
