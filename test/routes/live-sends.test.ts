@@ -263,6 +263,40 @@ describe("live sends through the providers' wire formats", () => {
   });
 });
 
+describe("idempotent sends", () => {
+  it("50 concurrent identical sends with one key: one provider call, every answer the same message or a 409", async () => {
+    const live = await liveTenant();
+    const twilio = fakeTwilio();
+    const account = await twilio.createAccount();
+    await call("POST", "/v1/channels", {
+      key: live.secret,
+      body: {
+        type: "sms",
+        name: "n",
+        account_sid: account.accountSid,
+        auth_token: account.authToken,
+        from: account.from,
+      },
+    });
+    const body = { channel: "sms", to: TO, text: { body: "exactly once" } };
+    const answers = await Promise.all(Array.from({ length: 50 }, () => send(live.secret, body, "live-once")));
+    const ids = new Set<string>();
+    for (const res of answers) {
+      if (res.status === 409) continue;
+      expect(res.status).toBe(202);
+      ids.add((await json(res)).id);
+    }
+    expect(ids.size).toBe(1);
+    const [id] = [...ids];
+    await waitForMessage(live.secret, id as string, (m) => m.status === "sent");
+    // Late retries replay the stored answer; none reaches the provider again.
+    const replay = await send(live.secret, body, "live-once");
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect((await json(replay)).id).toBe(id);
+    expect((await twilio.requests(account.scope)).length).toBe(1);
+  });
+});
+
 describe("outbox sweeper", () => {
   it("dispatches a due scheduled message once, from the minute cron alone", async () => {
     const live = await liveTenant();

@@ -205,6 +205,34 @@ describe("POST /v1/messages", () => {
     ]);
   });
 
+  it("falls back when the first channel is not delivered within after_seconds, charging both hops", async () => {
+    const { secret } = await seedTenant();
+    await approvedTemplate(secret, "otp_code", "Your code is {{1}}. Do not share it.");
+    const accepted = await json(
+      await send(secret, {
+        channel: "whatsapp",
+        to: TO,
+        template: { name: "otp_code", language: "en_US", variables: { "1": "123456" } },
+        // The sandbox delivers after 1 s; a 0 s deadline is missed, so SMS is sent too.
+        fallback: [{ channel: "sms", after_seconds: 0 }],
+      }),
+    );
+    const done = await waitForMessage(
+      secret,
+      accepted.id,
+      (m) => m.hops.length === 2 && m.status === "delivered",
+    );
+    expect(done.channel).toBe("sms");
+    expect(done.hops[0]).toMatchObject({
+      channel: "whatsapp",
+      status: "sent",
+      error: { code: "not_delivered_in_time" },
+    });
+    expect(Number(done.hops[0].cost)).toBeGreaterThan(0);
+    expect(Number(done.hops[1].cost)).toBeGreaterThan(0);
+    expect(Number(done.cost)).toBeCloseTo(Number(done.hops[0].cost) + Number(done.hops[1].cost), 6);
+  });
+
   it("accepts exactly as many concurrent sends as the balance covers", async () => {
     const { secret, tenantId } = await seedTenant();
     await balance(secret); // creates the wallet
