@@ -46,7 +46,7 @@ describe("channels", () => {
     expect(text).not.toContain(account.accessToken);
     expect(text).not.toContain(account.appSecret);
     expect(channel.credentials.access_token).toBe(`…${account.accessToken.slice(-4)}`);
-    expect(channel.inbound_url).toBe(`http://localhost/inbound/whatsapp/${channel.id}`);
+    expect(channel.inbound_url).toBe(`http://localhost:8787/inbound/whatsapp/${channel.id}`);
     const stored = JSON.stringify(
       (await env.DB.prepare("SELECT * FROM channels WHERE id = ?").bind(channel.id).all()).results,
     );
@@ -186,16 +186,18 @@ describe("live sends through the providers' wire formats", () => {
     const live = await liveTenant();
     const twilio = fakeTwilio();
     const account = await twilio.createAccount();
-    await call("POST", "/v1/channels", {
-      key: live.secret,
-      body: {
-        type: "sms",
-        name: "n",
-        account_sid: account.accountSid,
-        auth_token: account.authToken,
-        from: account.from,
-      },
-    });
+    const channel = await json(
+      await call("POST", "/v1/channels", {
+        key: live.secret,
+        body: {
+          type: "sms",
+          name: "n",
+          account_sid: account.accountSid,
+          auth_token: account.authToken,
+          from: account.from,
+        },
+      }),
+    );
     await twilio.script(account.scope, [
       { status: 503, body: { code: 20500, message: "Internal error", status: 503 } },
     ]);
@@ -209,7 +211,12 @@ describe("live sends through the providers' wire formats", () => {
     const last = requests[1];
     expect(last?.headers.authorization).toBe(`Basic ${btoa(`${account.accountSid}:${account.authToken}`)}`);
     expect(last?.headers["content-type"]).toContain("application/x-www-form-urlencoded");
-    expect(last?.body).toMatchObject({ To: TO, From: account.from, Body: "Código 1234" });
+    expect(last?.body).toMatchObject({
+      To: TO,
+      From: account.from,
+      Body: "Código 1234",
+      StatusCallback: `http://localhost:8787/inbound/twilio/${channel.id}/status`,
+    });
     expect(sent.provider_message_id).toBe(last?.response?.body.sid);
   });
 
