@@ -20,6 +20,7 @@ import { principalOf } from "../middleware/auth";
 import {
   decodeCursor,
   IdParamSchema,
+  jsonResponse,
   listSchema,
   newRouter,
   PaginationQuerySchema,
@@ -147,10 +148,7 @@ const createApiKeyRoute = scopedRoute(
       "Creates a key in the caller's environment with a subset of the caller's scopes. The secret is returned once.",
     request: { body: { required: true, content: { "application/json": { schema: CreateApiKeyBody } } } },
     responses: {
-      201: {
-        description: "The new key, with its secret (shown only here).",
-        content: { "application/json": { schema: ApiKeyWithSecretSchema } },
-      },
+      201: jsonResponse("The new key, with its secret (shown only here).", ApiKeyWithSecretSchema),
     },
   },
   ["validation_error", "invalid_json", "environment_not_permitted"],
@@ -166,10 +164,7 @@ const listApiKeysRoute = scopedRoute(
     description: "Keys of the caller's tenant and environment, newest first. Secrets are never returned.",
     request: { query: PaginationQuerySchema },
     responses: {
-      200: {
-        description: "A page of keys.",
-        content: { "application/json": { schema: listSchema(ApiKeySchema, "ApiKeyList") } },
-      },
+      200: jsonResponse("A page of keys.", listSchema(ApiKeySchema, "ApiKeyList")),
     },
   },
   ["validation_error", "invalid_cursor"],
@@ -184,7 +179,7 @@ const getApiKeyRoute = scopedRoute(
     summary: "Retrieve an API key",
     request: { params: IdParamSchema("key_01jd3x6n2m8q4v7w9y0z1a2b3c") },
     responses: {
-      200: { description: "The key.", content: { "application/json": { schema: ApiKeySchema } } },
+      200: jsonResponse("The key.", ApiKeySchema),
     },
   },
   ["resource_not_found"],
@@ -213,10 +208,7 @@ const rotateApiKeyRoute = scopedRoute(
       body: { required: false, content: { "application/json": { schema: RotateApiKeyBody } } },
     },
     responses: {
-      200: {
-        description: "The key with its new secret (shown only here).",
-        content: { "application/json": { schema: ApiKeyWithSecretSchema } },
-      },
+      200: jsonResponse("The key with its new secret (shown only here).", ApiKeyWithSecretSchema),
     },
   },
   ["validation_error", "invalid_json", "resource_not_found", "api_key_revoked"],
@@ -233,7 +225,7 @@ const revokeApiKeyRoute = scopedRoute(
       "Revokes the key and all of its secrets, effective on the next request. Repeating it is harmless.",
     request: { params: IdParamSchema("key_01jd3x6n2m8q4v7w9y0z1a2b3c") },
     responses: {
-      200: { description: "The revoked key.", content: { "application/json": { schema: ApiKeySchema } } },
+      200: jsonResponse("The revoked key.", ApiKeySchema),
     },
   },
   ["resource_not_found"],

@@ -6,6 +6,7 @@ import { ENVIRONMENTS } from "../domain/api-keys";
 import { principalOf } from "../middleware/auth";
 import {
   decodeCursor,
+  jsonResponse,
   listSchema,
   newRouter,
   PaginationQuerySchema,
@@ -94,10 +95,7 @@ const listAuditLogsRoute = scopedRoute(
       "just after the response, so a call shows up a moment later.",
     request: { query: AuditLogQuery },
     responses: {
-      200: {
-        description: "A page of audit log entries.",
-        content: { "application/json": { schema: listSchema(AuditLogSchema, "AuditLogList") } },
-      },
+      200: jsonResponse("A page of audit log entries.", listSchema(AuditLogSchema, "AuditLogList")),
     },
   },
   ["validation_error", "invalid_cursor"],

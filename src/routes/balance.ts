@@ -5,7 +5,7 @@ import { ledgerEntries, wallets } from "../db/schema";
 import { ensureWallet, walletOf } from "../db/wallet";
 import { formatAmount } from "../domain/money";
 import { principalOf } from "../middleware/auth";
-import { newRouter, scopedRoute, Timestamp, toTimestamp } from "./shared";
+import { jsonResponse, newRouter, scopedRoute, Timestamp, toTimestamp } from "./shared";
 
 const LedgerEntrySchema = z
   .object({
@@ -39,7 +39,7 @@ const getBalanceRoute = scopedRoute("messages:read", {
   description:
     "The wallet of the caller's environment (the sandbox starts with free credit) and its last 20 movements.",
   responses: {
-    200: { description: "The balance.", content: { "application/json": { schema: BalanceSchema } } },
+    200: jsonResponse("The balance.", BalanceSchema),
   },
 });
 

@@ -18,6 +18,7 @@ import { decryptSecrets, encryptSecrets } from "../secrets";
 import {
   decodeCursor,
   IdParamSchema,
+  jsonResponse,
   listSchema,
   newRouter,
   PaginationQuerySchema,
@@ -244,7 +245,7 @@ const createChannelRoute = scopedRoute(
       "encrypted at rest and never returned. Test keys always send through the built-in sandbox and need no channel.",
     request: { body: { required: true, content: { "application/json": { schema: CreateChannelBody } } } },
     responses: {
-      201: { description: "The channel.", content: { "application/json": { schema: ChannelSchema } } },
+      201: jsonResponse("The channel.", ChannelSchema),
     },
   },
   ["validation_error", "invalid_json"],
@@ -259,10 +260,7 @@ const listChannelsRoute = scopedRoute(
     summary: "List senders",
     request: { query: PaginationQuerySchema },
     responses: {
-      200: {
-        description: "A page of channels.",
-        content: { "application/json": { schema: listSchema(ChannelSchema, "ChannelList") } },
-      },
+      200: jsonResponse("A page of channels.", listSchema(ChannelSchema, "ChannelList")),
     },
   },
   ["validation_error", "invalid_cursor"],
@@ -277,7 +275,7 @@ const getChannelRoute = scopedRoute(
     summary: "Retrieve a sender",
     request: { params: IdParamSchema("chn_01jd3x6n2m8q4v7w9y0z1a2b3c") },
     responses: {
-      200: { description: "The channel.", content: { "application/json": { schema: ChannelSchema } } },
+      200: jsonResponse("The channel.", ChannelSchema),
     },
   },
   ["resource_not_found"],
@@ -294,10 +292,7 @@ const deleteChannelRoute = scopedRoute(
       "Its credentials are erased; messages not yet dispatched through it fail with `channel_not_configured`.",
     request: { params: IdParamSchema("chn_01jd3x6n2m8q4v7w9y0z1a2b3c") },
     responses: {
-      200: {
-        description: "The deleted channel.",
-        content: { "application/json": { schema: ChannelSchema } },
-      },
+      200: jsonResponse("The deleted channel.", ChannelSchema),
     },
   },
   ["resource_not_found"],

@@ -15,6 +15,7 @@ import { MessageSchema, renderMessage, SendMessageBody } from "./message-schemas
 import {
   decodeCursor,
   IdParamSchema,
+  jsonResponse,
   listSchema,
   newRouter,
   PaginationQuerySchema,
@@ -36,10 +37,7 @@ const sendMessageRoute = scopedRoute(
       "`Idempotency-Key`: retrying with the same key never sends or charges twice. Test keys send through the sandbox.",
     request: { body: { required: true, content: { "application/json": { schema: SendMessageBody } } } },
     responses: {
-      202: {
-        description: "Accepted; follow its status with GET or webhooks.",
-        content: { "application/json": { schema: MessageSchema } },
-      },
+      202: jsonResponse("Accepted; follow its status with GET or webhooks.", MessageSchema),
     },
   },
   [
@@ -77,10 +75,7 @@ const getMessageRoute = scopedRoute(
       "Status, per-state timestamps, cost, provider ids, error, fallback hops and the message's events.",
     request: { params: IdParamSchema("msg_01jd3x6n2m8q4v7w9y0z1a2b3c") },
     responses: {
-      200: {
-        description: "The message.",
-        content: { "application/json": { schema: MessageWithEventsSchema } },
-      },
+      200: jsonResponse("The message.", MessageWithEventsSchema),
     },
   },
   ["resource_not_found"],
@@ -134,10 +129,7 @@ const listMessagesRoute = scopedRoute(
     summary: "List messages",
     request: { query: ListMessagesQuery },
     responses: {
-      200: {
-        description: "A page of messages, newest first.",
-        content: { "application/json": { schema: listSchema(MessageSchema, "MessageList") } },
-      },
+      200: jsonResponse("A page of messages, newest first.", listSchema(MessageSchema, "MessageList")),
     },
   },
   ["validation_error", "invalid_cursor"],
@@ -153,10 +145,7 @@ const cancelMessageRoute = scopedRoute(
     description: "Cancels a scheduled or not-yet-dispatched message and refunds it.",
     request: { params: IdParamSchema("msg_01jd3x6n2m8q4v7w9y0z1a2b3c") },
     responses: {
-      200: {
-        description: "The canceled message.",
-        content: { "application/json": { schema: MessageSchema } },
-      },
+      200: jsonResponse("The canceled message.", MessageSchema),
     },
   },
   ["resource_not_found", "message_not_cancelable"],

@@ -169,6 +169,11 @@ export function scopedRoute<const R extends Omit<RouteConfig, "security" | "midd
   return route as unknown as R & Pick<typeof route, "getRoutingPath" | "security" | "middleware">;
 }
 
+/** A JSON response entry for a route's `responses`. */
+export function jsonResponse<T extends z.ZodTypeAny>(description: string, schema: T) {
+  return { description, content: { "application/json": { schema } } };
+}
+
 export const IdParamSchema = (example: string) =>
   z.object({
     id: z

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
 import { ERROR_CODE_LIST, ERROR_CODES } from "../errors";
 import { VERSION } from "../version";
-import { newRouter } from "./shared";
+import { jsonResponse, newRouter } from "./shared";
 
 const HealthSchema = z
   .object({
@@ -19,8 +19,8 @@ const healthRoute = createRoute({
   summary: "Health check",
   description: "Checks that the database answers. No authentication.",
   responses: {
-    200: { description: "Healthy.", content: { "application/json": { schema: HealthSchema } } },
-    503: { description: "A dependency is down.", content: { "application/json": { schema: HealthSchema } } },
+    200: jsonResponse("Healthy.", HealthSchema),
+    503: jsonResponse("A dependency is down.", HealthSchema),
   },
 });
 

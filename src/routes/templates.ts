@@ -20,6 +20,7 @@ import { findLiveChannel, whatsAppConfig } from "./channels";
 import {
   decodeCursor,
   IdParamSchema,
+  jsonResponse,
   listSchema,
   newRouter,
   PaginationQuerySchema,
@@ -150,7 +151,7 @@ const createTemplateRoute = scopedRoute(
       "starts with `reject_`); in live, WhatsApp templates are submitted to Meta for review.",
     request: { body: { required: true, content: { "application/json": { schema: CreateTemplateBody } } } },
     responses: {
-      201: { description: "The template.", content: { "application/json": { schema: TemplateSchema } } },
+      201: jsonResponse("The template.", TemplateSchema),
     },
   },
   ["validation_error", "invalid_json", "template_exists", "channel_not_configured", "provider_error"],
@@ -182,10 +183,7 @@ const listTemplatesRoute = scopedRoute(
     summary: "List templates",
     request: { query: ListTemplatesQuery },
     responses: {
-      200: {
-        description: "A page of templates.",
-        content: { "application/json": { schema: listSchema(TemplateSchema, "TemplateList") } },
-      },
+      200: jsonResponse("A page of templates.", listSchema(TemplateSchema, "TemplateList")),
     },
   },
   ["validation_error", "invalid_cursor"],
@@ -200,7 +198,7 @@ const getTemplateRoute = scopedRoute(
     summary: "Retrieve a template",
     request: { params: IdParamSchema("tpl_01jd3x6n2m8q4v7w9y0z1a2b3c") },
     responses: {
-      200: { description: "The template.", content: { "application/json": { schema: TemplateSchema } } },
+      200: jsonResponse("The template.", TemplateSchema),
     },
   },
   ["resource_not_found"],
@@ -216,10 +214,7 @@ const deleteTemplateRoute = scopedRoute(
     description: "The template can no longer be sent; messages already accepted are not affected.",
     request: { params: IdParamSchema("tpl_01jd3x6n2m8q4v7w9y0z1a2b3c") },
     responses: {
-      200: {
-        description: "The deleted template.",
-        content: { "application/json": { schema: TemplateSchema } },
-      },
+      200: jsonResponse("The deleted template.", TemplateSchema),
     },
   },
   ["resource_not_found"],
