@@ -7,6 +7,7 @@
 //   GET|POST /p/<name>                        one primitive
 //   GET|POST /seq/<a>,<b>,~<c>                a, then b, awaited in order; ~c is started last and handed to
 //                                             waitUntil (not awaited: like the app's audit-log insert)
+// Primitives of one request share a small per-request object (its idempotency key, the outbox id).
 // The fixed routes in ALIASES are shorthands for sequences.
 
 import { DurableObject } from "cloudflare:workers";
@@ -53,7 +54,141 @@ const KEY_SQL =
 const SECRET_SQL =
   "INSERT INTO api_key_secrets (secret_hash, key_id, prefix, expires_at, created_at) VALUES (?, ?, ?, NULL, ?)";
 
-/** name → (env) => Promise. Each is one platform round trip. */
+// POST /v1/messages' accepting batch (src/routes/message-accept.ts), statement for statement as drizzle
+// renders it: wallet bootstrap (create-if-missing + sandbox grant, both no-ops once seeded), the debit
+// (guarded update + ledger insert-select), the message row, its `message.queued` event (sequence by
+// subquery), its outbox job. Written under the baseline tenant, whose wallet the seed worker funded.
+const WALLET_CREATE_SQL =
+  'insert into "wallets" ("tenant_id", "environment", "balance_micros", "currency", "updated_at") ' +
+  "values (?, ?, ?, ?, ?) on conflict do nothing";
+const LEDGER_COLUMNS =
+  '"id", "tenant_id", "environment", "kind", "amount_micros", "balance_after_micros", "message_id", "hop", ' +
+  '"description", "created_at"';
+const WALLET_GRANT_SQL =
+  `insert into "ledger_entries" (${LEDGER_COLUMNS}) select ? as "id", "tenant_id", "environment", ` +
+  `'grant' as "kind", ? as "amount_micros", ? as "balance_after_micros", NULL as "message_id", NULL as "hop", ` +
+  `'Sandbox starting credit' as "description", ? as "created_at" from "wallets" where (("wallets"."tenant_id" = ? ` +
+  `and "wallets"."environment" = ?) and ? > 0 and NOT EXISTS (SELECT 1 FROM "ledger_entries" WHERE ` +
+  `"ledger_entries"."tenant_id" = ? AND "ledger_entries"."environment" = ? AND "ledger_entries"."kind" = 'grant'))`;
+const NOT_YET_SQL =
+  'NOT EXISTS (SELECT 1 FROM "ledger_entries" WHERE "ledger_entries"."message_id" = ? ' +
+  'AND "ledger_entries"."hop" = ? AND "ledger_entries"."kind" = ?)';
+const WALLET_DEBIT_SQL =
+  'update "wallets" set "balance_micros" = "wallets"."balance_micros" + ?, "updated_at" = ? where ' +
+  `(("wallets"."tenant_id" = ? and "wallets"."environment" = ?) and ${NOT_YET_SQL})`;
+const LEDGER_DEBIT_SQL =
+  `insert into "ledger_entries" (${LEDGER_COLUMNS}) select ? as "id", "tenant_id", "environment", ? as "kind", ` +
+  `? as "amount_micros", "balance_micros", ? as "message_id", ? as "hop", ? as "description", ? as "created_at" ` +
+  `from "wallets" where (("wallets"."tenant_id" = ? and "wallets"."environment" = ?) and ${NOT_YET_SQL})`;
+const MESSAGE_SQL =
+  'insert into "messages" ("id", "tenant_id", "environment", "api_key_id", "idempotency_key", "channel", "to", ' +
+  '"from_channel_id", "country", "content_kind", "content", "template_id", "category", "priority", "status", ' +
+  '"scheduled_at", "metadata", "cost_estimate_micros", "currency", "fallback", "hop", "hops", ' +
+  '"provider_message_id", "attempts", "error_code", "error_reason", "timestamps", "created_at", "updated_at") ' +
+  "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const EVENT_SQL =
+  'insert into "events" ("id", "tenant_id", "environment", "type", "subject_id", "sequence", "data", ' +
+  '"created_at") values (?, ?, ?, ?, ?, (SELECT coalesce(max("events"."sequence"), 0) + 1 FROM "events" ' +
+  'WHERE "events"."subject_id" = ?), ?, ?)';
+const OUTBOX_SQL =
+  'insert into "outbox" ("id", "kind", "subject_id", "payload", "priority", "available_at", "lease_until", ' +
+  '"attempts", "created_at") values (?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const SEND_TO = "+5511987654321";
+const SEND_COST_MICROS = 50_000;
+const SANDBOX_GRANT_MICROS = 10_000_000;
+const JOB_LEASE_MS = 120_000;
+/** The messages rows need an api_key_id; a made-up one keeps their idempotency keys apart from the app's. */
+const SEND_KEY_ID = "key_benchbaseline0000000000000000";
+
+function sendBatch(env, r) {
+  const db = env.DB;
+  const tenant = env.BENCH_BASELINE_TENANT_ID;
+  const now = Date.now();
+  const iso = new Date(now).toISOString();
+  const id = nextId("msg");
+  const hop = `[{"channel":"sms","status":"queued","costMicros":${SEND_COST_MICROS},"providerMessageId":null,"errorCode":null,"errorReason":null,"startedAt":"${iso}","endedAt":null}]`;
+  const event = `{"id":"${id}","status":"queued","channel":"sms","to":"${SEND_TO}","hop":0,"metadata":{}}`;
+  r.outboxId = nextId("obx");
+  return db.batch([
+    db.prepare(WALLET_CREATE_SQL).bind(tenant, "test", SANDBOX_GRANT_MICROS, "USD", now),
+    db
+      .prepare(WALLET_GRANT_SQL)
+      .bind(
+        nextId("led"),
+        SANDBOX_GRANT_MICROS,
+        SANDBOX_GRANT_MICROS,
+        now,
+        tenant,
+        "test",
+        SANDBOX_GRANT_MICROS,
+        tenant,
+        "test",
+      ),
+    db.prepare(WALLET_DEBIT_SQL).bind(-SEND_COST_MICROS, now, tenant, "test", id, 0, "debit"),
+    db
+      .prepare(LEDGER_DEBIT_SQL)
+      .bind(
+        nextId("led"),
+        "debit",
+        -SEND_COST_MICROS,
+        id,
+        0,
+        "sms message",
+        now,
+        tenant,
+        "test",
+        id,
+        0,
+        "debit",
+      ),
+    db
+      .prepare(MESSAGE_SQL)
+      .bind(
+        id,
+        tenant,
+        "test",
+        SEND_KEY_ID,
+        r.idempotencyKey(),
+        "sms",
+        SEND_TO,
+        null,
+        "BR",
+        "text",
+        '{"kind":"text","text":{"body":"bench"}}',
+        null,
+        "service",
+        1,
+        "queued",
+        null,
+        "{}",
+        SEND_COST_MICROS,
+        "USD",
+        "[]",
+        0,
+        hop,
+        null,
+        0,
+        null,
+        null,
+        `{"queued":"${iso}"}`,
+        now,
+        now,
+      ),
+    db.prepare(EVENT_SQL).bind(nextId("evt"), tenant, "test", "message.queued", id, id, event, now),
+    db.prepare(OUTBOX_SQL).bind(r.outboxId, "dispatch", id, "{}", 1, now, now + JOB_LEASE_MS, 0, now),
+  ]);
+}
+
+// What KeyGate stores for a finished send (the rendered message, ~0.8 KB), so `keygate-complete` writes
+// about as much as the app's completion does.
+const STORED_BODY = JSON.stringify({ object: "message", padding: "x".repeat(760) });
+const FINGERPRINT = "0".repeat(64);
+const baselineGate = (env) => env.KEY_GATE.get(env.KEY_GATE.idFromName("bench-baseline"));
+
+/**
+ * name → (env, r) => Promise. Each is one platform round trip. `r` is per request: `r.idempotencyKey()`
+ * is the request's Idempotency-Key header (or a fresh UUID), shared by every primitive of one sequence.
+ */
 export const PRIMITIVES = {
   "d1-ping": (env) => env.DB.prepare("SELECT 1").first(),
   "d1-read": (env) => env.DB.prepare(READ_SQL).bind(env.BENCH_SECRET_HASH).first(),
@@ -83,8 +218,36 @@ export const PRIMITIVES = {
     const answer = await gate.admit({ limits: JSON.parse(env.BENCH_RATE_LIMIT) });
     if (answer.outcome !== "proceed") throw new Error(`KeyGate answered ${answer.outcome}`);
   },
+  // The same admit as POST /v1/messages makes: rate limit + idempotency claim (an in-flight record and
+  // its expiry alarm in KeyGate's SQLite). The fingerprint is a constant: hashing the body is app cost.
+  "keygate-claim": async (env, r) => {
+    const answer = await baselineGate(env).admit({
+      limits: JSON.parse(env.BENCH_RATE_LIMIT),
+      idempotency: { key: r.idempotencyKey(), fingerprint: FINGERPRINT },
+    });
+    if (answer.outcome !== "proceed") throw new Error(`KeyGate answered ${answer.outcome}`);
+  },
+  // Completing that claim with the stored response, as the app does in waitUntil after a 2xx. Alone
+  // (nothing claimed) it updates no row but still costs the RPC and the alarm check.
+  "keygate-complete": (env, r) =>
+    baselineGate(env).complete(r.idempotencyKey(), FINGERPRINT, { status: 202, body: STORED_BODY }),
+  "d1-batch-send": (env, r) => sendBatch(env, r),
   "do-rpc": (env) => env.BENCH_GATE.get(env.BENCH_GATE.idFromName("bench")).hit("bench"),
   "queue-send": (env) => env.SENDS_QUEUE.send({ id: nextId("msg"), bench: true }),
+  // src/queues/jobs.ts enqueue: one sendBatch with one SendJob for the message's dispatch row.
+  "queue-send-batch": (env, r) =>
+    env.SENDS_QUEUE.sendBatch([
+      {
+        body: {
+          outboxId: r.outboxId ?? nextId("obx"),
+          kind: "dispatch",
+          subjectId: nextId("msg"),
+          payload: {},
+          priority: 1,
+        },
+        delaySeconds: 0,
+      },
+    ]),
 };
 
 /** Fixed routes (brief, stable names) → sequences. */
@@ -114,8 +277,10 @@ function parseSequence(spec) {
 async function runSequence(c, spec) {
   const ops = parseSequence(spec);
   if (!ops) return c.json({ error: `unknown primitive in "${spec}"`, known: Object.keys(PRIMITIVES) }, 400);
+  let key;
+  const r = { idempotencyKey: () => (key ??= c.req.header("idempotency-key") || crypto.randomUUID()) };
   for (const op of ops) {
-    const run = PRIMITIVES[op.name](c.env);
+    const run = PRIMITIVES[op.name](c.env, r);
     if (op.deferred) c.executionCtx.waitUntil(run);
     else await run;
   }

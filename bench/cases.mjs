@@ -12,11 +12,19 @@
 //                        names from bench/baseline-worker.js PRIMITIVES, in order, `~name` = handed to
 //                        waitUntil instead of awaited. The run measures it as a baseline ("primitives")
 //                        and checks in the cost pass that it makes the same calls as the app path.
+//   primitives           optional ids of BASELINE_CASES measured alone for this path (selected with it
+//                        by --only, so `--only send-message` still prints them)
+//   aim                  optional minimum of req/s ÷ prims; the report says whether each run meets it
 //
 // Baseline case fields: id, label, method, path (on the baseline worker); `extra: true` cases only run
 // with --extra.
 
 let created = 0;
+// Idempotency keys: unique within a run (KeyGate and the D1 database are fresh every run), shared by the
+// send path and its model so neither ever replays the other's; a counter is cheaper than a UUID on a
+// client that shares the CPU with the server.
+const RUN = Date.now().toString(36);
+let sent = 0;
 
 export const APP_CASES = [
   {
@@ -57,6 +65,27 @@ export const APP_CASES = [
     // auth lookup, KeyGate admit, one batch (key + secret); audit-log insert after the response
     model: "d1-read,keygate-admit,d1-batch,~d1-write",
   },
+  {
+    id: "send-message",
+    label: "POST /v1/messages",
+    method: "POST",
+    path: "/v1/messages",
+    auth: true,
+    // The sandbox SMS text path: no template, no customer-window or channel lookup (sw_test_ key, no `from`).
+    body: { channel: "sms", to: "+5511987654321", text: { body: "bench" } },
+    setupRequest: (req) => {
+      sent += 1;
+      return { ...req, headers: { ...req.headers, "idempotency-key": `bench-${RUN}-${sent}` } };
+    },
+    expectStatus: 202,
+    check: (body) => body?.object === "message" && body.status === "queued",
+    // auth lookup, KeyGate admit + idempotency claim, the accepting batch (wallet bootstrap ×2, debit
+    // update + ledger insert, message, event, outbox), one queue sendBatch; after the response, KeyGate
+    // completes the claim and the audit-log insert lands
+    model: "d1-read,keygate-claim,d1-batch-send,queue-send-batch,~keygate-complete,~d1-write",
+    primitives: ["d1-read", "keygate-claim", "d1-batch-send", "queue-send-batch"],
+    aim: 0.7,
+  },
 ];
 
 export const BASELINE_CASES = [
@@ -64,6 +93,20 @@ export const BASELINE_CASES = [
   { id: "d1-read", label: "one D1 read (PK)", method: "GET", path: "/d1-read" },
   { id: "d1-write", label: "one D1 write", method: "POST", path: "/d1-write" },
   { id: "keygate", label: "one KeyGate admit (DO RPC)", method: "POST", path: "/p/keygate-admit" },
+  // the send path's own primitives (default run; `--only send-message` selects them too)
+  {
+    id: "keygate-claim",
+    label: "one KeyGate admit + claim (DO RPC)",
+    method: "POST",
+    path: "/p/keygate-claim",
+  },
+  { id: "d1-batch-send", label: "one D1 batch (send, 7 stmts)", method: "POST", path: "/p/d1-batch-send" },
+  {
+    id: "queue-send-batch",
+    label: "one queue sendBatch (1 job)",
+    method: "POST",
+    path: "/p/queue-send-batch",
+  },
   { id: "d1-read-2", label: "two D1 reads", method: "GET", path: "/d1-read-2", extra: true },
   { id: "d1-batch", label: "one D1 batch (2 inserts)", method: "POST", path: "/d1-batch", extra: true },
   { id: "do-rpc", label: "one DO RPC (SQLite)", method: "POST", path: "/p/do-rpc", extra: true },
@@ -82,7 +125,8 @@ export function modelCases(appCases) {
     if (!seen.has(id)) {
       seen.set(id, {
         id,
-        label: `prims ${c.model}`,
+        // a long sequence is named after its path (the summary below the tables spells it out)
+        label: c.model.length <= 48 ? `prims ${c.model}` : `prims of ${c.label}`,
         method: c.method,
         path: `/seq/${c.model}`,
         auth: c.auth,

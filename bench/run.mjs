@@ -3,7 +3,8 @@
 //
 //   npm run bench                          the default cases, 5 s per case, 8 and 32 connections
 //   npm run bench -- --extra               also the extra primitives (two reads, batch, DO RPC, queue send)
-//   npm run bench -- --only healthz,bare   only the cases whose id contains one of these strings
+//   npm run bench -- --only healthz,bare   only the cases whose id contains one of these strings (an app
+//                                          path brings its own primitives: --only send-message)
 //   npm run bench -- --quick               1 s per case: a smoke test of the benchmark itself
 //   options: --duration S  --warmup S  --connections 8,32  --cost-requests N  --out FILE  --keep  --disk
 import { execFileSync } from "node:child_process";
@@ -22,7 +23,7 @@ import {
 import { APP_CASES, BARE_ID, BASELINE_CASES, modelCases } from "./cases.mjs";
 import { bundleWorker, stopBundlers } from "./lib/bundle.mjs";
 import { LIMITS, runLoad } from "./lib/load.mjs";
-import { costTable, fmt, loadTable, ratio } from "./lib/report.mjs";
+import { costTable, fmt, loadTable, pathSummary, ratio } from "./lib/report.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = join(ROOT, "bench");
@@ -76,10 +77,17 @@ if (!(Number.isInteger(costRequests) && costRequests >= 1 && costRequests <= 100
 const only = args.only?.split(",").filter(Boolean);
 const selected = (c) => !only || only.some((s) => c.id.includes(s)) || c.id === BARE_ID;
 const appCases = APP_CASES.filter(selected);
+// A selected app path brings its own primitives (measured alone) along, whatever --only says.
+const pathPrimitives = new Set(appCases.flatMap((c) => c.primitives ?? []));
 const baselineCases = [
-  ...BASELINE_CASES.filter((c) => selected(c) && (args.extra || !c.extra || only)),
+  ...BASELINE_CASES.filter(
+    (c) => pathPrimitives.has(c.id) || (selected(c) && (args.extra || !c.extra || only)),
+  ),
   ...modelCases(appCases),
 ];
+for (const id of pathPrimitives) {
+  if (!BASELINE_CASES.some((c) => c.id === id)) fatal(`unknown primitive case "${id}" in cases.mjs`);
+}
 
 // Whole-run watchdog: every load run is bounded on its own; this catches anything else that hangs.
 const runs = (appCases.length + baselineCases.length) * connectionLevels.length;
@@ -288,10 +296,15 @@ async function main() {
   // 5. Probe: every case answers correctly once before anything is timed.
   for (const c of all) {
     const req = requestOf(c, urls[c.worker]);
+    let { method, headers, body: reqBody } = req;
+    // The same per-request rewrite as the load runs (e.g. a fresh Idempotency-Key).
+    if (req.setupRequest) {
+      ({ method, headers, body: reqBody } = req.setupRequest({ method, headers, body: reqBody }, {}));
+    }
     const res = await fetch(req.url, {
-      method: req.method,
-      headers: req.headers,
-      body: req.body,
+      method,
+      headers,
+      body: reqBody,
       signal: AbortSignal.timeout(10_000),
     });
     const text = await res.text();
@@ -356,6 +369,43 @@ async function main() {
     const modelCheck = c.model ? compareModel(cost[c.id], cost[c.modelId]) : null;
     return { id: c.id, label: c.label, kind: c.kind, model: c.model, perRequest: cost[c.id], modelCheck };
   });
+  // Paths with an aim or their own primitives: ratio to the model per connection count, verdict, cost.
+  const pathSummaries = appCases
+    .filter((c) => c.aim !== undefined || c.primitives)
+    .map((c) => ({
+      id: c.id,
+      label: c.label,
+      model: c.model,
+      aim: c.aim ?? null,
+      expectStatus: c.expectStatus ?? 200,
+      perRequest: cost[c.id],
+      runs: connectionLevels.map((connections) => {
+        const app = find(c.id, connections);
+        const model = find(c.modelId, connections);
+        const vs = app?.vsPrimitives?.rps ?? null;
+        return {
+          connections,
+          rps: app?.rps ?? null,
+          p50: app?.p50 ?? null,
+          p99: app?.p99 ?? null,
+          modelRps: model?.rps ?? null,
+          modelP50: model?.p50 ?? null,
+          modelP99: model?.p99 ?? null,
+          vsPrimitives: vs,
+          meetsAim: c.aim === undefined || vs === null ? null : vs >= c.aim,
+          accepted: app?.ok ?? null,
+          newMessages: app?.rows?.messages ?? null,
+        };
+      }),
+      primitives: (c.primitives ?? []).map((id) => ({
+        id,
+        label: byId.get(id)?.label ?? id,
+        runs: connectionLevels.map((connections) => {
+          const r = find(id, connections);
+          return { connections, rps: r?.rps ?? null, p50: r?.p50 ?? null, p99: r?.p99 ?? null };
+        }),
+      })),
+    }));
 
   for (const r of results) r.failed = r.failedShare > FAIL_SHARE || r.ok === 0;
   const failures = results
@@ -375,6 +425,10 @@ async function main() {
   console.log("");
   console.log(costTable(costRows, costRequests));
   console.log("");
+  for (const summary of pathSummaries) {
+    console.log(pathSummary(summary, costRequests));
+    console.log("");
+  }
   console.log(
     `Total run time: ${totalS.toFixed(1)} s (${runs} load runs of ${durationS} s + ${warmupS} s warm-up).`,
   );
@@ -414,6 +468,7 @@ async function main() {
     },
     results,
     cost: costRows,
+    paths: pathSummaries,
     failures,
     modelWarnings,
     runtimeLogLines: runtimeLog.count(),

@@ -111,3 +111,102 @@ export function costTable(costRows, costRequests) {
     "  All per request. KeyGate's own SQLite writes are inside the DO call and not counted here.",
   ].join("\n");
 }
+
+const pct = (value) => (value === null || value === undefined ? "-" : `${(value * 100).toFixed(0)} %`);
+
+/**
+ * One app path against its own primitives: req/s ÷ the model per connection count and whether it meets
+ * the path's aim, the primitives measured alone, and the cost pass per accepted request.
+ */
+export function pathSummary(s, costRequests) {
+  const out = [];
+  const aim = s.aim === null ? "" : ` (aim: at least ${pct(s.aim)} of the primitives' req/s)`;
+  out.push(`${s.label} against its primitives run back to back${aim}`);
+  out.push(`  model: ${s.model}`);
+  out.push("");
+  const rows = s.runs.map((r) => [
+    r.connections,
+    fmt(r.rps, 0),
+    fmt(r.modelRps, 0),
+    r.vsPrimitives === null ? "-" : `${pct(r.vsPrimitives)} (${r.vsPrimitives.toFixed(2)}×)`,
+    `${fmt(r.p50, 2)} / ${fmt(r.modelP50, 2)}`,
+    `${fmt(r.p99, 2)} / ${fmt(r.modelP99, 2)}`,
+    r.meetsAim === null ? "-" : r.meetsAim ? "MEETS" : "MISSES",
+  ]);
+  out.push(
+    indent(
+      table(
+        [
+          "conns",
+          "path req/s",
+          "prims req/s",
+          "path ÷ prims",
+          "p50 ms path / prims",
+          "p99 ms path / prims",
+          "aim",
+        ],
+        rows,
+        ["r", "r", "r", "r", "r", "r", "l"],
+      ),
+    ),
+  );
+  if (s.primitives.length > 0) {
+    out.push("");
+    out.push("  Each primitive alone (one per request on the bare baseline worker):");
+    const headers = ["primitive"];
+    for (const r of s.runs) headers.push(`req/s c=${r.connections}`, `p50 ms c=${r.connections}`);
+    const primRows = s.primitives.map((p) => [
+      p.label,
+      ...p.runs.flatMap((r) => [fmt(r.rps, 0), fmt(r.p50, 2)]),
+    ]);
+    const sums = s.runs.map((_, i) => {
+      const p50s = s.primitives.map((p) => p.runs[i].p50);
+      return p50s.some((v) => v === null) ? null : p50s.reduce((a, b) => a + b, 0);
+    });
+    primRows.push(["sum of the p50s", ...sums.flatMap((sum) => ["", fmt(sum, 2)])]);
+    out.push(indent(table(headers, primRows, ["l", ...headers.slice(1).map(() => "r")])));
+  }
+  const p = s.perRequest;
+  if (p) {
+    const both = (field, digits = 2) => `${fmt(p.inline[field], digits)} + ${fmt(p.deferred[field], digits)}`;
+    const newRows = Object.entries(p.newRows ?? {})
+      .map(([t, n]) => `${t} ${fmt(n, 2)}`)
+      .join(", ");
+    out.push("");
+    out.push(
+      `  Per accepted message (cost pass: ${costRequests} sequential requests, every one ${s.expectStatus}; ` +
+        "'a + b' = before the response + in waitUntil):",
+    );
+    out.push(`    D1 queries (round trips)  ${both("d1RoundTrips")}   of which batches ${both("d1Batches")}`);
+    out.push(`    D1 statements             ${both("d1Statements")}`);
+    out.push(
+      `    D1 rows written           ${fmt(p.inline.d1RowsWritten + p.deferred.d1RowsWritten, 2)}` +
+        `   (${both("d1RowsWritten")}; D1's meta.rows_written, index entries included)`,
+    );
+    out.push(`    new rows                  ${newRows || "0"}`);
+    out.push(`    DO calls                  ${both("doCalls")}`);
+    out.push(`    queue sends               ${both("queueCalls")} calls, ${both("queueMessages")} messages`);
+    const i = p.inline;
+    const shape =
+      i.doCalls === 1 && i.d1Batches === 1 && i.queueCalls === 1 && i.d1RoundTrips - i.d1Batches === 1;
+    out.push(
+      `    before the response: ${fmt(i.doCalls, 2)} DO call, ${fmt(i.d1Batches, 2)} D1 batch, ` +
+        `${fmt(i.queueCalls, 2)} queue send, ${fmt(i.d1RoundTrips - i.d1Batches, 2)} other D1 queries ` +
+        `(the auth key lookup is 1) → ${shape ? "as the aim asks" : "NOT the shape the aim asks for"}`,
+    );
+  }
+  const accepted = s.runs
+    .filter((r) => r.accepted !== null)
+    .map((r) => `c=${r.connections}: ${r.accepted} accepted, ${r.newMessages ?? "-"} new messages rows`);
+  if (accepted.length > 0) {
+    out.push(`    timed runs: ${accepted.join("; ")} (requests in flight when a run stops land too)`);
+  }
+  return out.join("\n");
+}
+
+function indent(text) {
+  return text
+    .split("\n")
+    .map((line) => `  ${line}`)
+    .join("\n");
+}
