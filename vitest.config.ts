@@ -21,6 +21,9 @@ export default defineConfig({
                 SECRETS_ENCRYPTION_KEY: "c2VuZHdpcmUtdGVzdC1vbmx5LWtleS0zMi1ieXRlcyE=",
                 // Retry provider errors without waiting, so retry and dead-letter paths run in seconds.
                 SEND_RETRY_BASE_SECONDS: "0",
+                // Webhook receivers are on 127.0.0.1, and the retry schedule runs at 1/100 speed (1 s → 10 ms).
+                ALLOW_LOCAL_WEBHOOKS: "true",
+                WEBHOOK_RETRY_SCALE: "0.01",
                 // Fake provider base URLs started by test/fakes/global-setup.ts (FAKE_*_BASE, *_API_BASE).
                 ...fakeProviderBindings(inject),
               },

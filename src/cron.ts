@@ -3,6 +3,7 @@ import { createDb } from "./db/client";
 import { apiKeySecrets, auditLogs, outbox } from "./db/schema";
 import type { Env } from "./env";
 import { JOB_LEASE_MS, jobOf } from "./queues/jobs";
+import { sweepWebhooks } from "./webhooks/sweeper";
 
 /** Outbox rows re-driven per tick; the rest wait for the next minute (the queue is the fast path anyway). */
 const SWEEP_LIMIT = 500;
@@ -44,12 +45,13 @@ const DAY_MS = 86_400_000;
 /** Rotated-out secrets are kept this long past their overlap so a late caller hears "expired", not "invalid". */
 const EXPIRED_SECRET_GRACE_MS = 7 * DAY_MS;
 
-/** The minute tick: the outbox sweeper (due schedules, lost queue messages), then retention purges. */
-export async function runScheduled(
-  env: Env,
-  now: Date,
-): Promise<{ outboxRedriven: number; auditLogsPurged: number; secretsPurged: number }> {
+/**
+ * The minute tick: the outbox sweeper (due schedules, lost queue messages), the webhooks sweeper, then
+ * retention purges.
+ */
+export async function runScheduled(env: Env, now: Date) {
   const outboxRedriven = await sweepOutbox(env, now);
+  const webhooks = await sweepWebhooks(env, now);
   const db = createDb(env.DB);
   const retentionDays = Number(env.AUDIT_RETENTION_DAYS ?? "90") || 90;
   const [audit, secrets] = await db.batch([
@@ -63,5 +65,10 @@ export async function runScheduled(
         ),
       ),
   ]);
-  return { outboxRedriven, auditLogsPurged: audit.meta.changes, secretsPurged: secrets.meta.changes };
+  return {
+    outboxRedriven,
+    ...webhooks,
+    auditLogsPurged: audit.meta.changes,
+    secretsPurged: secrets.meta.changes,
+  };
 }

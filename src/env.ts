@@ -19,6 +19,13 @@ export interface Env {
   RESEND_API_BASE?: string;
   /** First retry delay for retryable provider errors (doubles each attempt); tests set 0. */
   SEND_RETRY_BASE_SECONDS?: string;
+  /** "true" lets webhook endpoints be http:// or on loopback/private networks: local development only
+   * (`.dev.vars`), and ignored unless PUBLIC_BASE_URL is itself local. */
+  ALLOW_LOCAL_WEBHOOKS?: string;
+  /** DNS-over-HTTPS (JSON) resolver used to check webhook hostnames before delivery. */
+  WEBHOOK_DNS_RESOLVER?: string;
+  /** Multiplies the webhook retry schedule and its 24 h window; tests shrink it. Default 1. */
+  WEBHOOK_RETRY_SCALE?: string;
 }
 
 export type Environment = "live" | "test";

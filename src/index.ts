@@ -1,8 +1,10 @@
 import { createApp } from "./app";
 import { runScheduled } from "./cron";
 import type { Env } from "./env";
+import { consumeWebhookDeadLetters, consumeWebhooks } from "./queues/deliver-webhook";
 import type { SendJob } from "./queues/jobs";
 import { consumeSends, consumeSendsDeadLetters } from "./queues/send-message";
+import type { WebhookJob } from "./webhooks/queue";
 
 export { KeyGate } from "./durable-objects/key-gate";
 
@@ -17,8 +19,12 @@ export default {
         return consumeSends(batch as MessageBatch<SendJob>, env);
       case "sendwire-sends-dlq":
         return consumeSendsDeadLetters(batch as MessageBatch<SendJob>, env);
+      case "sendwire-webhooks":
+        return consumeWebhooks(batch as MessageBatch<WebhookJob>, env);
+      case "sendwire-webhooks-dlq":
+        return consumeWebhookDeadLetters(batch as MessageBatch<WebhookJob>);
       default:
-        // No consumer for this queue yet (webhooks come next): keep the messages rather than drop them.
+        // A queue this build does not know (e.g. a rename mid-deploy): keep the messages, don't drop them.
         console.warn("no consumer for queue", batch.queue);
         batch.retryAll({ delaySeconds: 60 });
     }

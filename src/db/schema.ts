@@ -250,6 +250,8 @@ export const events = sqliteTable(
   },
   (t) => [
     index("events_tenant_env_id").on(t.tenantId, t.environment, t.id),
+    index("events_tenant_env_subject").on(t.tenantId, t.environment, t.subjectId, t.id),
+    index("events_created_at").on(t.createdAt),
     uniqueIndex("events_subject_sequence").on(t.subjectId, t.sequence),
   ],
 );
@@ -309,3 +311,5 @@ export type ChannelRow = typeof channels.$inferSelect;
 export type TemplateRow = typeof templates.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
+export * from "./schema-webhooks";

@@ -7,7 +7,7 @@ import { canAdvance } from "../domain/message-status";
 import { estimateCost, type WhatsAppCategory } from "../domain/pricing";
 import type { Env } from "../env";
 import type { Channel, MessageContent } from "../providers/types";
-import { type EventType, eventInsert } from "../webhooks/events";
+import { commit, type EventType, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
 import { enqueue, newOutboxRow } from "./jobs";
 
 /**
@@ -48,6 +48,7 @@ export function eventData(row: MessageRow, status: MessageStatus, extra: Record<
   };
 }
 
+/** The event of a status change; place it directly after the update it reports (see UPDATE_APPLIED). */
 export function messageEvent(
   ctx: LifecycleContext,
   row: MessageRow,
@@ -56,19 +57,18 @@ export function messageEvent(
 ) {
   const type = EVENT_FOR[status];
   if (!type) return [];
-  return [
-    eventInsert(
-      ctx.db,
-      {
-        tenantId: row.tenantId,
-        environment: row.environment,
-        type,
-        subjectId: row.id,
-        data: eventData(row, status, extra),
-      },
-      ctx.now,
-    ),
-  ];
+  return emitGuardedEvent(
+    ctx.db,
+    {
+      tenantId: row.tenantId,
+      environment: row.environment,
+      type,
+      subjectId: row.id,
+      data: eventData(row, status, extra),
+    },
+    ctx.now,
+    UPDATE_APPLIED,
+  );
 }
 
 function withHop(row: MessageRow, patch: Partial<HopRecord>): HopRecord[] {
@@ -113,7 +113,7 @@ export async function markSent(
 ) {
   const hops = withHop(row, { status: "sent", providerMessageId });
   const updated = { ...row, hops, providerMessageId, status: "sent" as const };
-  await ctx.db.batch([
+  await commit(ctx.env, ctx.db, [
     ctx.db
       .update(messages)
       .set({
@@ -241,7 +241,7 @@ export async function endHop(
 
   const finalStatus = outcome.status === "sent" ? "undelivered" : outcome.status;
   const ended = { ...row, hops: endedHops, status: finalStatus };
-  await ctx.db.batch([
+  await commit(ctx.env, ctx.db, [
     ctx.db
       .update(messages)
       .set({
@@ -253,8 +253,8 @@ export async function endHop(
         updatedAt: ctx.now,
       })
       .where(onHopIn(row, outcome.from)),
-    ...refundStatements,
     ...messageEvent(ctx, ended, finalStatus, { error: { code: outcome.code, reason: outcome.reason } }),
+    ...refundStatements,
     ctx.db.delete(outbox).where(eq(outbox.subjectId, row.id)),
   ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
 }
@@ -285,7 +285,7 @@ export async function applyReceipt(
   const from = (["sending", "sent", "delivered", "read"] as MessageStatus[]).filter((s) =>
     canAdvance(s, receipt.status),
   );
-  await ctx.db.batch([
+  await commit(ctx.env, ctx.db, [
     ctx.db
       .update(messages)
       .set({

@@ -9,6 +9,7 @@ import { createTwilioSmsAdapter } from "../providers/twilio-sms";
 import type { Channel, MessageContent, OutboundMessage, ProviderAdapter } from "../providers/types";
 import { createWhatsAppCloudAdapter } from "../providers/whatsapp-cloud";
 import { channelCredentials, findChannelRow, providerBaseUrls, whatsAppConfig } from "../routes/channels";
+import { commit } from "../webhooks/events";
 import { deleteOutboxRow, JOB_LEASE_MS, newOutboxRow, type SendJob } from "./jobs";
 import {
   applyReceipt,
@@ -62,7 +63,7 @@ async function claim(ctx: LifecycleContext, id: string): Promise<MessageRow | nu
   if (!row) return null;
   if (row.status === "scheduled") {
     if (row.scheduledAt && row.scheduledAt > ctx.now) return null;
-    await ctx.db.batch([
+    await commit(ctx.env, ctx.db, [
       ctx.db
         .update(messages)
         .set({
@@ -184,7 +185,7 @@ async function handle(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
       await deleteOutboxRow(ctx.db, job.outboxId);
       return { ack: true };
     case "template_review":
-      await settleTemplateReview(ctx.db, job.subjectId, ctx.now);
+      await settleTemplateReview(ctx.env, ctx.db, job.subjectId, ctx.now);
       await deleteOutboxRow(ctx.db, job.outboxId);
       return { ack: true };
   }

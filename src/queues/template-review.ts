@@ -1,13 +1,19 @@
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { type TemplateRow, templates } from "../db/schema";
-import { eventInsert } from "../webhooks/events";
+import type { Env } from "../env";
+import { commit, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
 
 /**
  * Finishes a sandbox review once it is due. Called wherever a template is read (and by the queue/cron),
  * so the answer never depends on a background job having run. The status moves only pending → decided.
  */
-export async function settleSandboxReview(db: Db, row: TemplateRow, now: Date): Promise<TemplateRow> {
+export async function settleSandboxReview(
+  env: Env,
+  db: Db,
+  row: TemplateRow,
+  now: Date,
+): Promise<TemplateRow> {
   if (row.environment !== "test" || row.status !== "pending" || !row.reviewDueAt || row.reviewDueAt > now)
     return row;
   const rejected = row.name.startsWith("reject_");
@@ -15,13 +21,13 @@ export async function settleSandboxReview(db: Db, row: TemplateRow, now: Date): 
   const rejectionReason = rejected
     ? "Sandbox: template names starting with reject_ are always rejected."
     : null;
-  const [updated] = await db.batch([
+  const [updated] = await commit(env, db, [
     db
       .update(templates)
       .set({ status, rejectionReason, updatedAt: now })
       .where(and(eq(templates.id, row.id), eq(templates.status, "pending")))
       .returning(),
-    eventInsert(
+    ...emitGuardedEvent(
       db,
       {
         tenantId: row.tenantId,
@@ -37,13 +43,14 @@ export async function settleSandboxReview(db: Db, row: TemplateRow, now: Date): 
         },
       },
       now,
+      UPDATE_APPLIED,
     ),
   ]);
   return updated[0] ?? (await db.select().from(templates).where(eq(templates.id, row.id)))[0] ?? row;
 }
 
 /** The queued/swept job: settle one template's sandbox review if it is due. */
-export async function settleTemplateReview(db: Db, templateId: string, now: Date): Promise<void> {
+export async function settleTemplateReview(env: Env, db: Db, templateId: string, now: Date): Promise<void> {
   const [row] = await db.select().from(templates).where(eq(templates.id, templateId)).limit(1);
-  if (row) await settleSandboxReview(db, row, now);
+  if (row) await settleSandboxReview(env, db, row, now);
 }

@@ -8,12 +8,13 @@ import { CURRENCY, formatAmount } from "../domain/money";
 import { normalizeEmail, normalizePhone } from "../domain/phone";
 import { priorityRank, resolveSendTime } from "../domain/schedule";
 import { checkVariables, renderTemplate as renderTemplateText } from "../domain/templates";
-import type { AppBindings, Principal } from "../env";
+import type { AppBindings, Env, Principal } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../ids";
 import type { Channel, MessageContent } from "../providers/types";
 import { enqueue, newOutboxRow } from "../queues/jobs";
 import { costOfHop, messageEvent } from "../queues/message-lifecycle";
+import { commit } from "../webhooks/events";
 import { findChannelRow } from "./channels";
 import { contentFieldOf, type SendMessageInput } from "./message-schemas";
 import { findTemplateForSend } from "./templates";
@@ -68,7 +69,7 @@ function checkFallback(body: SendMessageInput, kind: MessageContent["kind"]) {
 }
 
 /** Resolves the content into the form every hop and retry sends, checking templates before money moves. */
-async function resolveContent(db: Db, caller: Principal, body: SendMessageInput, now: Date) {
+async function resolveContent(env: Env, db: Db, caller: Principal, body: SendMessageInput, now: Date) {
   const kind = contentFieldOf(body);
   if (!CHANNEL_CONTENT[body.channel].includes(kind)) {
     throw invalid(
@@ -81,7 +82,7 @@ async function resolveContent(db: Db, caller: Principal, body: SendMessageInput,
   }
   if (body.template) {
     const { name, language, variables } = body.template;
-    const template = await findTemplateForSend(db, caller, name, language, now);
+    const template = await findTemplateForSend(env, db, caller, name, language, now);
     if (!template) {
       throw new ApiError(
         "template_not_found",
@@ -159,7 +160,7 @@ export async function acceptMessage(
   const db = createDb(c.env.DB);
   const now = new Date();
   const { to, country } = normalizeRecipient(body.channel, body.to);
-  const { content, templateId, category } = await resolveContent(db, caller, body, now);
+  const { content, templateId, category } = await resolveContent(c.env, db, caller, body, now);
   checkFallback(body, content.kind);
 
   if (body.from) {
@@ -235,7 +236,7 @@ export async function acceptMessage(
   const scope = { tenantId: caller.tenantId, environment: caller.environment };
   try {
     // One atomic batch: the debit (refused by the wallet's CHECK on overdraft), the message, its event, its job.
-    await db.batch([
+    await commit(c.env, db, [
       ...walletBootstrap(db, scope, now),
       ...walletMovement(
         db,

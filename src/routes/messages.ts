@@ -9,7 +9,7 @@ import type { Principal } from "../env";
 import { ApiError } from "../errors";
 import { principalOf } from "../middleware/auth";
 import { eventData } from "../queues/message-lifecycle";
-import { guardedMessageEventInsert } from "../webhooks/events";
+import { commit, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
 import { acceptMessage } from "./message-accept";
 import { MessageSchema, renderMessage, SendMessageBody } from "./message-schemas";
 import {
@@ -246,10 +246,10 @@ export const messagesRouter = newRouter()
       updatedAt: now,
     };
     const scope = { tenantId: row.tenantId, environment: row.environment };
-    // One batch; the guarded update decides the race with the dispatcher, and the refund and event apply
-    // only if it did (they are guarded on the message now being canceled at this hop).
+    // One batch; the guarded update decides the race with the dispatcher. The event directly follows it
+    // and is written only if it applied; refund and outbox delete are guarded on the message being canceled.
     const nowCanceled = sql`EXISTS (SELECT 1 FROM ${messages} WHERE ${messages.id} = ${row.id} AND ${messages.hop} = ${row.hop} AND ${messages.status} = 'canceled')`;
-    const [updated] = await db.batch([
+    const [updated] = await commit(c.env, db, [
       db
         .update(messages)
         .set({ status: "canceled", hops, timestamps: canceled.timestamps, updatedAt: now })
@@ -261,6 +261,18 @@ export const messagesRouter = newRouter()
           ),
         )
         .returning({ id: messages.id }),
+      ...emitGuardedEvent(
+        db,
+        {
+          tenantId: row.tenantId,
+          environment: row.environment,
+          type: "message.canceled",
+          subjectId: row.id,
+          data: eventData(canceled, "canceled"),
+        },
+        now,
+        UPDATE_APPLIED,
+      ),
       ...walletMovement(
         db,
         scope,
@@ -270,18 +282,6 @@ export const messagesRouter = newRouter()
           messageId: row.id,
           hop: row.hop,
           description: "Refund: message canceled",
-        },
-        now,
-        nowCanceled,
-      ),
-      guardedMessageEventInsert(
-        db,
-        {
-          tenantId: row.tenantId,
-          environment: row.environment,
-          type: "message.canceled",
-          subjectId: row.id,
-          data: eventData(canceled, "canceled"),
         },
         now,
         nowCanceled,

@@ -9,7 +9,7 @@ import {
   parsePlaceholders,
   validateTemplateDefinition,
 } from "../domain/templates";
-import type { AppBindings, Principal } from "../env";
+import type { AppBindings, Env, Principal } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../ids";
 import { principalOf } from "../middleware/auth";
@@ -95,6 +95,7 @@ function scopeOf(caller: Principal) {
 
 /** The template a send names, by name and language, in the caller's environment (settled if due). */
 export async function findTemplateForSend(
+  env: Env,
   db: Db,
   caller: Principal,
   name: string,
@@ -106,7 +107,7 @@ export async function findTemplateForSend(
     .from(templates)
     .where(and(scopeOf(caller), eq(templates.name, name), eq(templates.language, language)))
     .limit(1);
-  return row ? settleSandboxReview(db, row, now) : null;
+  return row ? settleSandboxReview(env, db, row, now) : null;
 }
 
 const CreateTemplateBody = z
@@ -220,14 +221,14 @@ const deleteTemplateRoute = scopedRoute(
   ["resource_not_found"],
 );
 
-async function findTemplate(db: Db, caller: Principal, id: string, now: Date) {
+async function findTemplate(env: Env, db: Db, caller: Principal, id: string, now: Date) {
   const [row] = await db
     .select()
     .from(templates)
     .where(and(scopeOf(caller), eq(templates.id, id)))
     .limit(1);
   if (!row) throw new ApiError("resource_not_found", "No template with that id exists in this environment.");
-  return settleSandboxReview(db, row, now);
+  return settleSandboxReview(env, db, row, now);
 }
 
 /** Live WhatsApp: submit to Meta and take its verdict (or its refusal) as the template's status. */
@@ -384,7 +385,7 @@ export const templatesRouter = newRouter()
       .select()
       .from(templates)
       .where(and(scopeOf(caller), eq(templates.status, "pending"), lte(templates.reviewDueAt, now)));
-    await Promise.all(due.map((row) => settleSandboxReview(db, row, now)));
+    await Promise.all(due.map((row) => settleSandboxReview(c.env, db, row, now)));
     const rows = await db
       .select()
       .from(templates)
@@ -403,14 +404,14 @@ export const templatesRouter = newRouter()
   })
   .openapi(getTemplateRoute, async (c) => {
     const caller = principalOf(c);
-    const row = await findTemplate(createDb(c.env.DB), caller, c.req.valid("param").id, new Date());
+    const row = await findTemplate(c.env, createDb(c.env.DB), caller, c.req.valid("param").id, new Date());
     return c.json(renderTemplate(row), 200);
   })
   .openapi(deleteTemplateRoute, async (c) => {
     const caller = principalOf(c);
     const db = createDb(c.env.DB);
     const now = new Date();
-    const row = await findTemplate(db, caller, c.req.valid("param").id, now);
+    const row = await findTemplate(c.env, db, caller, c.req.valid("param").id, now);
     await db.update(templates).set({ deletedAt: now, updatedAt: now }).where(eq(templates.id, row.id));
     return c.json(renderTemplate({ ...row, deletedAt: now, updatedAt: now }), 200);
   });

@@ -1,78 +1,144 @@
-import { and, eq, type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { encodeTime } from "ulidx";
 import type { Db } from "../db/client";
-import { events, messages } from "../db/schema";
-import type { Environment } from "../env";
+import { events, webhookDeliveries } from "../db/schema";
+import type { Env, Environment } from "../env";
 import { newId } from "../ids";
+import { type DueDelivery, enqueueDeliveries } from "./queue";
 
-/** Event types written so far; the webhooks capability delivers them. */
-export type EventType =
-  | "message.queued"
-  | "message.sent"
-  | "message.delivered"
-  | "message.read"
-  | "message.failed"
-  | "message.undelivered"
-  | "message.canceled"
-  | "template.approved"
-  | "template.rejected";
+/** Every event type an endpoint can subscribe to (or `*` for all of them). */
+export const EVENT_TYPES = [
+  "message.queued",
+  "message.sent",
+  "message.delivered",
+  "message.read",
+  "message.failed",
+  "message.undelivered",
+  "message.canceled",
+  "message.received",
+  "contact.identified",
+  "template.approved",
+  "template.rejected",
+  "broadcast.progress",
+  "broadcast.completed",
+] as const;
+
+/** `webhook.test` is sent only by the test route, to the one endpoint it names. */
+export type EventType = (typeof EVENT_TYPES)[number] | "webhook.test";
+
+export interface EventInput {
+  tenantId: string;
+  environment: Environment;
+  type: EventType;
+  subjectId: string;
+  data: Record<string, unknown>;
+}
+
+/** `sequence` is computed inside the statement (max + 1 for the subject), so it rises per subject even
+ * when writers race; the unique (subject, sequence) index turns a lost race into a failed batch. */
+const nextSequence = (subjectId: string) =>
+  sql`(SELECT coalesce(max(${events.sequence}), 0) + 1 FROM ${events} WHERE ${events.subjectId} = ${subjectId})`;
+
+/** What fan-out and release statements return, so the caller can wake those deliveries. */
+export const WOKEN = {
+  wokenDeliveryId: webhookDeliveries.id,
+  wokenDeliveryAt: webhookDeliveries.nextAttemptAt,
+};
 
 /**
- * An event row for a batch. `sequence` is computed inside the statement (max + 1 for the subject), so
- * it rises per message id even when writers race; the unique (subject, sequence) index turns a lost race
- * into a failed batch rather than a duplicate number.
+ * Delivery ids made inside SQL (one per subscribed endpoint, a count only SQLite knows): the ULID time
+ * part from our clock, then 16 random hex digits, which are Crockford base-32 digits too. So they sort
+ * by creation time and pass `isIdOf("webhookDelivery", …)` like every other id.
  */
-export function eventInsert(
-  db: Db,
-  event: {
-    tenantId: string;
-    environment: Environment;
-    type: EventType;
-    subjectId: string;
-    data: Record<string, unknown>;
-  },
-  now: Date,
-) {
-  return db.insert(events).values({
-    id: newId("event"),
+const deliveryIdSql = (now: Date) =>
+  sql`'whd_' || ${encodeTime(now.getTime(), 10).toLowerCase()} || lower(hex(randomblob(8)))`;
+
+/**
+ * Fans one event out to every enabled endpoint of its tenant and environment that subscribes to its
+ * type, in the same batch as the event itself, so an event can never exist without its deliveries.
+ * Returns the new delivery ids (column `webhook_delivery_id`), which {@link commit} hands to the queue.
+ */
+function fanOut(db: Db, eventId: string, now: Date) {
+  // insert().select(sql) fills every column in table order (drizzle's rule), hence the explicit NULLs.
+  return db
+    .insert(webhookDeliveries)
+    .select(sql`
+      SELECT ${deliveryIdSql(now)}, e.tenant_id, e.environment, w.id, e.id, e.type, e.subject_id, e.sequence,
+        1, NULL, 'pending', 0, ${now.getTime()}, NULL, NULL, NULL, NULL, NULL, ${now.getTime()}
+      FROM events e
+      JOIN webhook_endpoints w
+        ON w.tenant_id = e.tenant_id AND w.environment = e.environment AND w.enabled = 1
+      WHERE e.id = ${eventId}
+        AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value IN (e.type, '*'))`)
+    .returning(WOKEN);
+}
+
+/** The insert of one event row, without fan-out (the test route delivers its event to one endpoint only). */
+export function recordEvent(db: Db, event: EventInput, now: Date) {
+  const id = newId("event");
+  const statement = db.insert(events).values({
+    id,
     tenantId: event.tenantId,
     environment: event.environment,
     type: event.type,
     subjectId: event.subjectId,
-    sequence: sql`(SELECT coalesce(max(${events.sequence}), 0) + 1 FROM ${events} WHERE ${events.subjectId} = ${event.subjectId})`,
+    sequence: nextSequence(event.subjectId),
     data: event.data,
     createdAt: now,
   });
+  return { id, statement };
 }
 
-/** The same event, written only when `guard` (a condition on the subject's message row) holds in the batch. */
-export function guardedMessageEventInsert(
+/** The statements that record an event and fan it out; put them in the batch of the change they describe. */
+export function emitEvent(db: Db, event: EventInput, now: Date): BatchItem<"sqlite">[] {
+  const { id, statement } = recordEvent(db, event, now);
+  return [statement, fanOut(db, id, now)];
+}
+
+/**
+ * Guard for an event that reports an UPDATE: SQLite's `changes()` is the row count of the previous
+ * statement of the batch, so the event must directly follow that update. A repeated or late call whose
+ * update matched nothing then records (and delivers) nothing.
+ */
+export const UPDATE_APPLIED = sql`changes() > 0`;
+
+/** The same event, recorded only when `guard` (e.g. {@link UPDATE_APPLIED}) holds at that point of the batch. */
+export function emitGuardedEvent(db: Db, event: EventInput, now: Date, guard: SQL): BatchItem<"sqlite">[] {
+  const id = newId("event");
+  return [
+    db.insert(events).select(sql`
+      SELECT ${id}, ${event.tenantId}, ${event.environment}, ${event.type}, ${event.subjectId},
+        ${nextSequence(event.subjectId)}, ${JSON.stringify(event.data)}, ${now.getTime()}
+      WHERE ${guard}`),
+    fanOut(db, id, now),
+  ];
+}
+
+/** The deliveries that fan-out (or release) statements of a batch returned, to wake through the queue. */
+export function newDeliveries(results: readonly unknown[]): DueDelivery[] {
+  const found: DueDelivery[] = [];
+  for (const result of results) {
+    if (!Array.isArray(result)) continue;
+    for (const row of result as { wokenDeliveryId?: unknown; wokenDeliveryAt?: unknown }[]) {
+      if (typeof row?.wokenDeliveryId === "string" && row.wokenDeliveryAt instanceof Date) {
+        found.push({ id: row.wokenDeliveryId, at: row.wokenDeliveryAt.getTime() });
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * Runs a batch that may contain events, then wakes their deliveries through the webhooks queue. The
+ * deliveries are already durable: if the queue send fails, the sweeper finds them due and sends them.
+ */
+export async function commit<T extends [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]>(
+  env: Env,
   db: Db,
-  event: {
-    tenantId: string;
-    environment: Environment;
-    type: EventType;
-    subjectId: string;
-    data: Record<string, unknown>;
-  },
-  now: Date,
-  guard: SQL,
+  items: T,
 ) {
-  return db.insert(events).select(
-    db
-      .select({
-        id: sql`${newId("event")}`.as("id"),
-        tenantId: sql`${event.tenantId}`.as("tenant_id"),
-        environment: sql`${event.environment}`.as("environment"),
-        type: sql`${event.type}`.as("type"),
-        subjectId: sql`${event.subjectId}`.as("subject_id"),
-        sequence:
-          sql`(SELECT coalesce(max(${events.sequence}), 0) + 1 FROM ${events} WHERE ${events.subjectId} = ${event.subjectId})`.as(
-            "sequence",
-          ),
-        data: sql`${JSON.stringify(event.data)}`.as("data"),
-        createdAt: sql`${now.getTime()}`.as("created_at"),
-      })
-      .from(messages)
-      .where(and(eq(messages.id, event.subjectId), guard)),
-  );
+  const results = await db.batch(items);
+  await enqueueDeliveries(env, newDeliveries(results as unknown as unknown[]));
+  return results;
 }
