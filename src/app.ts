@@ -12,10 +12,12 @@ import { apiKeysRouter } from "./routes/api-keys";
 import { auditLogsRouter } from "./routes/audit-logs";
 import { balanceRouter } from "./routes/balance";
 import { channelsRouter } from "./routes/channels";
+import { eventsRouter } from "./routes/events";
 import { messagesRouter } from "./routes/messages";
 import { newRouter } from "./routes/shared";
 import { systemRouter } from "./routes/system";
 import { templatesRouter } from "./routes/templates";
+import { webhookEndpointsRouter } from "./routes/webhook-endpoints";
 import { VERSION } from "./version";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -84,6 +86,8 @@ export function createApp() {
   app.route("/", templatesRouter);
   app.route("/", messagesRouter);
   app.route("/", balanceRouter);
+  app.route("/", webhookEndpointsRouter);
+  app.route("/", eventsRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -116,6 +120,12 @@ export function createApp() {
       { name: "Templates", description: "Message templates with placeholders, reviewed before use." },
       { name: "Channels", description: "Your senders: WhatsApp numbers, Twilio senders, Resend domains." },
       { name: "Balance", description: "Wallet per environment and its ledger." },
+      {
+        name: "Webhooks",
+        description:
+          "Signed, retried, ordered delivery of every event to your endpoints; delivery logs and replays.",
+      },
+      { name: "Events", description: "Every state change, kept 30 days: list, retrieve, replay." },
       { name: "System", description: "Health." },
     ],
   }));

@@ -31,6 +31,12 @@ export const ERROR_CODES = {
     description:
       "The idempotency key must be 1–255 printable ASCII characters, and header and body field must agree.",
   },
+  webhook_url_refused: {
+    status: 400,
+    type: "invalid_request",
+    description:
+      "The webhook URL is not allowed: it must be https, without userinfo, on a host that is and resolves to a public address.",
+  },
   api_key_missing: {
     status: 401,
     type: "authentication_error",
@@ -85,6 +91,17 @@ export const ERROR_CODES = {
     status: 409,
     type: "invalid_request",
     description: "The template is pending review or was rejected; only approved templates can be sent.",
+  },
+  webhook_endpoint_disabled: {
+    status: 409,
+    type: "invalid_request",
+    description: "The webhook endpoint is disabled; enable it with PATCH (`enabled: true`) first.",
+  },
+  webhook_endpoint_limit_reached: {
+    status: 409,
+    type: "invalid_request",
+    description:
+      "This environment already has the maximum number of webhook endpoints (20); delete one first.",
   },
   message_not_cancelable: {
     status: 409,

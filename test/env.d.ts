@@ -9,6 +9,7 @@ declare global {
       FAKE_META_BASE: string;
       FAKE_TWILIO_BASE: string;
       FAKE_RESEND_BASE: string;
+      FAKE_RECEIVER_BASE: string;
     }
     interface GlobalProps {
       mainModule: typeof import("../src/index");

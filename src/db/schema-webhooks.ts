@@ -29,6 +29,9 @@ export const webhookEndpoints = sqliteTable(
     failingSince: integer("failing_since", { mode: "timestamp_ms" }),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+    /** The current one-second window of `rate_limit_per_second`: its start and the attempts taken in it. */
+    rateWindowStart: integer("rate_window_start", { mode: "timestamp_ms" }),
+    rateWindowCount: integer("rate_window_count").notNull().default(0),
   },
   (t) => [index("webhook_endpoints_tenant_env_id").on(t.tenantId, t.environment, t.id)],
 );

@@ -1,4 +1,4 @@
-import { and, eq, gte, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { createDb, type Db } from "../db/client";
 import {
@@ -16,13 +16,12 @@ import { newId } from "../ids";
 import { VERSION } from "../version";
 import { signingSecrets } from "../webhooks/endpoint-secrets";
 import { newDeliveries, WOKEN } from "../webhooks/events";
+import { checkEndpointUrl } from "../webhooks/guard";
 import { eventPayload } from "../webhooks/payload";
 import { type DueDelivery, enqueueDeliveries, type WebhookJob } from "../webhooks/queue";
 import { processReplayStep } from "../webhooks/replay";
-import { resolveHostname } from "../webhooks/resolve";
 import { DISABLE_AFTER_FAILING_MS, nextAttemptAt, parseRetryAfter } from "../webhooks/retry-schedule";
 import { signWebhook } from "../webhooks/sign";
-import { allowLocalWebhooks, checkResolvedAddresses, checkWebhookUrl } from "../webhooks/url-guard";
 
 /** How long a claimed attempt keeps others off the delivery; longer than the request timeout. */
 export const ATTEMPT_LEASE_MS = 60_000;
@@ -70,40 +69,22 @@ async function excerptOf(res: Response): Promise<string | null> {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  const text = new TextDecoder().decode(bytes.subarray(0, EXCERPT_BYTES)).replace(/\p{Cc}+/gu, " ");
+  const text = new TextDecoder().decode(bytes.subarray(0, EXCERPT_BYTES)).replace(/[\p{Cc}\s]+/gu, " ");
   const trimmed = text.trim();
   if (trimmed === "") return null;
   return trimmed.length > EXCERPT_CHARS ? `${trimmed.slice(0, EXCERPT_CHARS)}…` : trimmed;
 }
 
-/**
- * The URL guard at delivery time: the stored URL again, and what its hostname resolves to now (DNS can
- * change after registration). With ALLOW_LOCAL_WEBHOOKS a name the public resolver does not know is
- * let through (it may live in the developer's /etc/hosts); addresses it does return are still judged.
- */
-async function guardDelivery(env: Env, url: string): Promise<string | null> {
-  const allowLocal = allowLocalWebhooks(env.ALLOW_LOCAL_WEBHOOKS, env.PUBLIC_BASE_URL);
-  const checked = checkWebhookUrl(url, { allowLocal });
-  if (!checked.ok) return checked.reason;
-  const hostname = checked.url.hostname;
-  if (hostname.startsWith("[") || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname)) return null; // literals were judged above
-  let addresses: string[];
-  try {
-    addresses = await resolveHostname(env, hostname);
-  } catch (error) {
-    if (allowLocal) return null;
-    return `Could not resolve ${hostname}: ${error instanceof Error ? error.message : "lookup failed"}.`;
-  }
-  if (addresses.length === 0 && allowLocal) return null;
-  const resolved = checkResolvedAddresses(addresses, { allowLocal, hostname });
-  return resolved.ok ? null : resolved.reason;
-}
-
 /** One signed POST of the event to the endpoint. Never follows redirects; never throws. */
 async function attempt(env: Env, endpoint: WebhookEndpointRow, event: EventRow, now: Date): Promise<Outcome> {
-  const refused = await guardDelivery(env, endpoint.url);
-  if (refused)
-    return { kind: "failed", statusCode: null, error: `Refused by the URL guard: ${refused}`, excerpt: null };
+  const guard = await checkEndpointUrl(env, endpoint.url);
+  if (!guard.ok)
+    return {
+      kind: "failed",
+      statusCode: null,
+      error: `Refused by the URL guard: ${guard.reason}`,
+      excerpt: null,
+    };
   const body = JSON.stringify(eventPayload(event, env.API_VERSION));
   const signature = await signWebhook({
     id: event.id,
@@ -336,19 +317,27 @@ async function claim(db: Db, job: DueDelivery, now: Date) {
   return { delivery: claimed[0], lease, endpoint: endpoint[0], event: event[0] };
 }
 
-/** True when the endpoint already had its `rate_limit_per_second` attempts in the last second. */
-async function overRateLimit(db: Db, endpoint: WebhookEndpointRow, now: Date): Promise<boolean> {
-  if (!endpoint.rateLimitPerSecond) return false;
-  const [row] = await db
-    .select({ count: sql<number>`count(*)` })
-    .from(webhookAttempts)
+/**
+ * Takes one of the endpoint's `rate_limit_per_second` slots in the current one-second window, in one
+ * statement so concurrent consumers cannot all see a free slot. False when the window is full.
+ */
+async function takeRateSlot(db: Db, endpoint: WebhookEndpointRow, now: Date): Promise<boolean> {
+  if (!endpoint.rateLimitPerSecond) return true;
+  const newWindow = sql`(${webhookEndpoints.rateWindowStart} IS NULL OR ${webhookEndpoints.rateWindowStart} <= ${now.getTime() - 1000})`;
+  const taken = await db
+    .update(webhookEndpoints)
+    .set({
+      rateWindowStart: sql`CASE WHEN ${newWindow} THEN ${now.getTime()} ELSE ${webhookEndpoints.rateWindowStart} END`,
+      rateWindowCount: sql`CASE WHEN ${newWindow} THEN 1 ELSE ${webhookEndpoints.rateWindowCount} + 1 END`,
+    })
     .where(
       and(
-        eq(webhookAttempts.endpointId, endpoint.id),
-        gte(webhookAttempts.attemptedAt, new Date(now.getTime() - 1000)),
+        eq(webhookEndpoints.id, endpoint.id),
+        sql`(${newWindow} OR ${webhookEndpoints.rateWindowCount} < ${endpoint.rateLimitPerSecond})`,
       ),
-    );
-  return (row?.count ?? 0) >= endpoint.rateLimitPerSecond;
+    )
+    .returning({ id: webhookEndpoints.id });
+  return taken.length > 0;
 }
 
 /** Handles one delivery job: chain it if not due, else claim, guard, send, record. */
@@ -361,6 +350,7 @@ export async function deliverWebhook(env: Env, job: DueDelivery): Promise<void> 
     return;
   }
   if (wait > 0) {
+    // Queue delays are whole seconds (rounded down): wait out the rest here.
     await new Promise((resolve) => setTimeout(resolve, wait));
     now = new Date();
   }
@@ -371,8 +361,9 @@ export async function deliverWebhook(env: Env, job: DueDelivery): Promise<void> 
     return abandon(env, db, delivery, lease, endpoint ? "Endpoint disabled." : "Endpoint deleted.", now);
   }
   if (!event) return abandon(env, db, delivery, lease, "The event is past its retention.", now);
-  if (await overRateLimit(db, endpoint, now)) {
-    const at = new Date(now.getTime() + 1000);
+  if (!(await takeRateSlot(db, endpoint, now))) {
+    // Try again in the next window, spread a little so the waiting deliveries do not all collide.
+    const at = new Date(now.getTime() + 1000 + Math.floor(Math.random() * 250));
     await db
       .update(webhookDeliveries)
       .set({ nextAttemptAt: at })

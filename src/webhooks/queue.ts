@@ -32,7 +32,8 @@ export async function enqueueWebhookJobs(
       await env.WEBHOOKS_QUEUE.sendBatch(
         jobs.slice(i, i + SEND_BATCH_LIMIT).map(({ job, delaySeconds = 0 }) => ({
           body: job,
-          delaySeconds: Math.min(Math.max(0, Math.ceil(delaySeconds)), MAX_QUEUE_DELAY_SECONDS),
+          // Rounded down: a job may arrive up to a second early (the consumer waits out the rest), never late.
+          delaySeconds: Math.min(Math.max(0, Math.floor(delaySeconds)), MAX_QUEUE_DELAY_SECONDS),
         })),
       );
     }

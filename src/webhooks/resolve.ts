@@ -43,6 +43,7 @@ export async function resolveHostname(env: Env, hostname: string, now = Date.now
   const resolver = env.WEBHOOK_DNS_RESOLVER ?? DEFAULT_RESOLVER;
   const [a, aaaa] = await Promise.all([query(resolver, hostname, "A"), query(resolver, hostname, "AAAA")]);
   const addresses = [...a.addresses, ...aaaa.addresses];
+  if (addresses.length === 0) return addresses; // not cached: a name may appear any moment
   if (cache.size >= MAX_CACHED) cache.clear();
   cache.set(hostname, { addresses, expiresAt: now + Math.min(a.ttl, aaaa.ttl) * 1000 });
   return addresses;

@@ -5,10 +5,11 @@ declare module "vitest" {
     fakeMetaBase: string;
     fakeTwilioBase: string;
     fakeResendBase: string;
+    fakeReceiverBase: string;
   }
 }
 
-export type FakeProvideKey = "fakeMetaBase" | "fakeTwilioBase" | "fakeResendBase";
+export type FakeProvideKey = "fakeMetaBase" | "fakeTwilioBase" | "fakeResendBase" | "fakeReceiverBase";
 
 /**
  * The bindings that point the worker under test (`WHATSAPP_API_BASE`, `TWILIO_API_BASE`, `RESEND_API_BASE`)

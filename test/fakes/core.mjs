@@ -414,8 +414,16 @@ export async function startFakeServer(provider) {
       });
     }
   });
-  server.keepAliveTimeout = 2_000;
+  return listenOnLoopback(server);
+}
 
+/**
+ * Listens on 127.0.0.1 with an ephemeral port (tests talk only to loopback).
+ * @param {import("node:http").Server} server
+ * @returns {Promise<{ url: string, close: () => Promise<void> }>}
+ */
+export async function listenOnLoopback(server) {
+  server.keepAliveTimeout = 2_000;
   await new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve(undefined));

@@ -10,6 +10,7 @@ export default async function setup(project: { provide(key: FakeProvideKey, valu
   project.provide("fakeMetaBase", fakes.meta);
   project.provide("fakeTwilioBase", fakes.twilio);
   project.provide("fakeResendBase", fakes.resend);
+  project.provide("fakeReceiverBase", fakes.receiver);
   return async () => {
     await fakes.close();
   };

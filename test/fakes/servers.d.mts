@@ -6,6 +6,8 @@ export interface FakeProviders {
   twilio: string;
   /** Base URL of the fake Resend API */
   resend: string;
+  /** Base URL of the fake webhook receiver; its DNS-over-HTTPS resolver is at `/dns-query` */
+  receiver: string;
   close(): Promise<void>;
 }
 
