@@ -5,6 +5,7 @@ import Stripe from "stripe";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import worker from "../../src/index";
+import { deliverWebhook } from "../../src/queues/deliver-webhook";
 import { applyReceipt } from "../../src/queues/message-lifecycle";
 import { fakeDns, fakeReceiver, type RecordedRequest } from "../fakes/receiver-client";
 import { call, json, seedTenant, send, waitForMessage } from "../helpers";
@@ -381,6 +382,42 @@ describe("webhook delivery", () => {
     const requests = await receiver.waitForRequests(sink.id, 2);
     expect(requests[1]?.headers["webhook-id"]).toBe(row.event_id);
     await waitForDeliveries(tenant.secret, endpoint.id, (all) => all.every((d) => d.status === "succeeded"));
+  });
+
+  it("chains a wake-up due later than the queue can delay, and sends nothing before it is due", async () => {
+    const { tenant, receiver, sink, endpoint } = await sandboxTenantWithSink(["message.queued"]);
+    await send(tenant.secret, { channel: "sms", to: TO, text: { body: "hi" } });
+    await receiver.waitForRequests(sink.id, 1);
+    const [row] = (
+      await env.DB.prepare("SELECT * FROM webhook_deliveries WHERE endpoint_id = ?")
+        .bind(endpoint.id)
+        .all<any>()
+    ).results;
+    // A retry 20 h away (the queue delays at most 12 h): the early wake-up is put back, not attempted.
+    const later = Date.now() + 20 * 3_600_000;
+    await env.DB.prepare(
+      "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, completed_at = NULL WHERE id = ?",
+    )
+      .bind(later, row.id)
+      .run();
+    await deliverWebhook(env, { id: row.id, at: later });
+    await runCron();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await receiver.requests(sink.id)).toHaveLength(1);
+    const after = await env.DB.prepare("SELECT status, next_attempt_at FROM webhook_deliveries WHERE id = ?")
+      .bind(row.id)
+      .first<{ status: string; next_attempt_at: number }>();
+    expect(after).toEqual({ status: "pending", next_attempt_at: later });
+    // A stale wake-up (for another schedule of the row) is ignored too.
+    await deliverWebhook(env, { id: row.id, at: Date.now() - 1000 });
+    expect(await receiver.requests(sink.id)).toHaveLength(1);
+    // When it is due, the wake-up for that time delivers it.
+    const due = Date.now();
+    await env.DB.prepare("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?")
+      .bind(due, row.id)
+      .run();
+    await deliverWebhook(env, { id: row.id, at: due });
+    expect(await receiver.requests(sink.id)).toHaveLength(2);
   });
 
   it("refuses at delivery time a hostname that now resolves to a forbidden address", async () => {
