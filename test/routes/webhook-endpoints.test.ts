@@ -236,6 +236,47 @@ describe("webhook endpoints", () => {
     }
   });
 
+  it("lists deliveries filtered by status, event type and time, with one delivery retrievable", async () => {
+    const tenant = await seedTenant();
+    const receiver = fakeReceiver();
+    const sink = await receiver.createSink();
+    const created = await createOk(tenant.secret, { url: sink.url, events: ["*"] });
+    const sent = await json(
+      await call("POST", "/v1/messages", {
+        key: tenant.secret,
+        headers: { "idempotency-key": crypto.randomUUID() },
+        body: { channel: "sms", to: "+5511987654321", text: { body: "hi" } },
+      }),
+    );
+    await receiver.waitForRequests(sink.id, 3); // queued, sent, delivered
+    const base = `/v1/webhook-endpoints/${created.id}/deliveries`;
+    const list = async (query: string) =>
+      (await json(await call("GET", `${base}?${query}`, { key: tenant.secret }))).data;
+    const queued = await list("event_type=message.queued");
+    expect(queued).toHaveLength(1);
+    expect(queued[0]).toMatchObject({ event_type: "message.queued", subject_id: sent.id, sequence: 1 });
+    const succeeded = await list("status=succeeded&limit=100");
+    expect(succeeded.length).toBeGreaterThanOrEqual(3);
+    expect(succeeded.every((d: { status: string }) => d.status === "succeeded")).toBe(true);
+    expect(await list("status=failed")).toEqual([]);
+    expect(await list(`since=${new Date(Date.now() + 60_000).toISOString()}`)).toEqual([]);
+    const one = await json(await call("GET", `${base}/${queued[0].id}`, { key: tenant.secret }));
+    expect(one).toEqual(queued[0]);
+    expect(one.attempt_log[0]).toMatchObject({ status_code: 200, error: null, response_excerpt: "ok" });
+    await expectError(
+      await call("GET", `${base}/whd_01jd3x6n2m8q4v7w9y0z1a2b3c`, { key: tenant.secret }),
+      404,
+      "resource_not_found",
+    );
+    for (const query of ["status=exploded", "event_type=nope", "since=yesterday", "limit=500"]) {
+      await expectError(
+        await call("GET", `${base}?${query}`, { key: tenant.secret }),
+        400,
+        "validation_error",
+      );
+    }
+  });
+
   it("range replay validates its window, and reports progress", async () => {
     const tenant = await seedTenant();
     const created = await createOk(tenant.secret);
