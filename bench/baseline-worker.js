@@ -9,6 +9,12 @@
 //                                             waitUntil (not awaited: like the app's audit-log insert)
 // Primitives of one request share a small per-request object (its idempotency key, the outbox id).
 // The fixed routes in ALIASES are shorthands for sequences.
+//
+// The webhook latency case's baseline is the bare platform path a webhook takes, without the app:
+//   POST /wh/send        one BENCH_WEBHOOKS.send({ id, t: Date.now() }), on a queue only this worker uses
+//   GET  /wh/sent        how many sends succeeded so far (the receiver must get as many)
+//   queue()              the consumer of that queue: one fetch() per message to BENCH_RECEIVER_URL, body
+//                        { id, t }, as the app's consumer POSTs one signed event per delivery job
 
 import { DurableObject } from "cloudflare:workers";
 import { Hono } from "hono";
@@ -90,6 +96,13 @@ const EVENT_SQL =
   'insert into "events" ("id", "tenant_id", "environment", "type", "subject_id", "sequence", "data", ' +
   '"created_at") values (?, ?, ?, ?, ?, (SELECT coalesce(max("events"."sequence"), 0) + 1 FROM "events" ' +
   'WHERE "events"."subject_id" = ?), ?, ?)';
+// The webhook fan-out the app runs right after the event (no endpoints for this tenant, so it writes nothing).
+const FAN_OUT_SQL =
+  "insert into \"webhook_deliveries\" select 'whd_' || ? || lower(hex(randomblob(8))), e.tenant_id, e.environment, " +
+  "w.id, e.id, e.type, e.subject_id, e.sequence, 1, NULL, 'pending', 0, ?, NULL, NULL, NULL, NULL, NULL, ? " +
+  "FROM events e JOIN webhook_endpoints w ON w.tenant_id = e.tenant_id AND w.environment = e.environment " +
+  "AND w.enabled = 1 WHERE e.id = ? AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value IN " +
+  '(e.type, \'*\')) returning "id", "next_attempt_at"';
 const OUTBOX_SQL =
   'insert into "outbox" ("id", "kind", "subject_id", "payload", "priority", "available_at", "lease_until", ' +
   '"attempts", "created_at") values (?, ?, ?, ?, ?, ?, ?, ?, ?)';
@@ -108,6 +121,7 @@ function sendBatch(env, r) {
   const id = nextId("msg");
   const hop = `[{"channel":"sms","status":"queued","costMicros":${SEND_COST_MICROS},"providerMessageId":null,"errorCode":null,"errorReason":null,"startedAt":"${iso}","endedAt":null}]`;
   const event = `{"id":"${id}","status":"queued","channel":"sms","to":"${SEND_TO}","hop":0,"metadata":{}}`;
+  const eventId = nextId("evt");
   r.outboxId = nextId("obx");
   return db.batch([
     db.prepare(WALLET_CREATE_SQL).bind(tenant, "test", SANDBOX_GRANT_MICROS, "USD", now),
@@ -174,7 +188,8 @@ function sendBatch(env, r) {
         now,
         now,
       ),
-    db.prepare(EVENT_SQL).bind(nextId("evt"), tenant, "test", "message.queued", id, id, event, now),
+    db.prepare(EVENT_SQL).bind(eventId, tenant, "test", "message.queued", id, id, event, now),
+    db.prepare(FAN_OUT_SQL).bind(now.toString(36), now, now, eventId),
     db.prepare(OUTBOX_SQL).bind(r.outboxId, "dispatch", id, "{}", 1, now, now + JOB_LEASE_MS, 0, now),
   ]);
 }
@@ -287,6 +302,10 @@ async function runSequence(c, spec) {
   return c.json({ ok: true, ops: ops.length });
 }
 
+// Webhook baseline: ids unique per isolate (the receiver counts distinct ids), sends that succeeded.
+let webhookSends = 0;
+let webhookSent = 0;
+
 const app = new Hono();
 
 // The bare route: routing + a small JSON response, no I/O.
@@ -297,4 +316,39 @@ for (const [path, spec] of Object.entries(ALIASES)) {
 app.on(["GET", "POST"], "/p/:name", (c) => runSequence(c, c.req.param("name")));
 app.on(["GET", "POST"], "/seq/:spec", (c) => runSequence(c, c.req.param("spec")));
 
-export default app;
+app.post("/wh/send", async (c) => {
+  webhookSends += 1;
+  await c.env.BENCH_WEBHOOKS.send({ id: `bwh_${webhookSends}`, t: Date.now() });
+  webhookSent += 1;
+  return c.json({ ok: true });
+});
+app.get("/wh/sent", (c) => c.json({ sent: webhookSent }));
+
+/**
+ * Consumer of the baseline webhook queue: each message of the batch POSTed to the receiver at once (the
+ * app's consumer also handles a batch's jobs concurrently), the answer read, the message acked; a failed
+ * POST is retried by the queue like the app's.
+ */
+async function queue(batch, env) {
+  await Promise.all(
+    batch.messages.map(async (message) => {
+      try {
+        const res = await fetch(env.BENCH_RECEIVER_URL, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(message.body),
+          redirect: "manual",
+          signal: AbortSignal.timeout(15_000),
+        });
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`receiver answered ${res.status}`);
+        message.ack();
+      } catch (error) {
+        console.error("bench baseline webhook failed; retrying", String(error));
+        message.retry({ delaySeconds: 5 });
+      }
+    }),
+  );
+}
+
+export default { fetch: app.fetch, queue };

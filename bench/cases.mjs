@@ -100,7 +100,7 @@ export const BASELINE_CASES = [
     method: "POST",
     path: "/p/keygate-claim",
   },
-  { id: "d1-batch-send", label: "one D1 batch (send, 7 stmts)", method: "POST", path: "/p/d1-batch-send" },
+  { id: "d1-batch-send", label: "one D1 batch (send, 8 stmts)", method: "POST", path: "/p/d1-batch-send" },
   {
     id: "queue-send-batch",
     label: "one queue sendBatch (1 job)",
@@ -112,6 +112,34 @@ export const BASELINE_CASES = [
   { id: "do-rpc", label: "one DO RPC (SQLite)", method: "POST", path: "/p/do-rpc", extra: true },
   { id: "queue-send", label: "one queue send", method: "POST", path: "/p/queue-send", extra: true },
 ];
+
+let webhookSent = 0;
+
+/**
+ * Webhook latency (bench/lib/webhook.mjs): not a request/response case. The same sandbox send as
+ * `send-message`, by a tenant that has one webhook endpoint (the bench's receiver, subscribed to
+ * `message.queued`), so every accepted message becomes a delivery; measured is the time from the event's
+ * `created_at` to the receiver getting the signed POST, beside the bare queue → consumer → fetch() path.
+ */
+export const WEBHOOK_CASE = {
+  id: "webhook",
+  label: "webhook message.queued",
+  baselineLabel: "queue send → consumer → fetch()",
+  method: "POST",
+  path: "/v1/messages",
+  body: { channel: "sms", to: "+5511987654321", text: { body: "bench" } },
+  setupRequest: (req) => {
+    webhookSent += 1;
+    return { ...req, headers: { ...req.headers, "idempotency-key": `bench-${RUN}-wh-${webhookSent}` } };
+  },
+  expectStatus: 202,
+  // Fixed, whatever --connections says; the sends are paced at --webhook-rate over these connections (a
+  // closed loop at any concurrency sends faster than Miniflare's consumer delivers, see README.md).
+  connections: 8,
+  // the baseline worker's routes (bench/baseline-worker.js)
+  baselinePath: "/wh/send",
+  baselineSentPath: "/wh/sent",
+};
 
 /** The baseline every other row is divided by. */
 export const BARE_ID = "bare";

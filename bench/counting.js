@@ -8,7 +8,8 @@
 // An operation is "inline" when it settled before the worker returned its response (the caller waited
 // for it) and "deferred" when it settled afterwards (waitUntil work such as the audit-log insert).
 // `GET /__bench/cost` returns the totals, `POST /__bench/reset` zeroes them; both are answered by the
-// wrapper itself and never reach the wrapped worker.
+// wrapper itself and never reach the wrapped worker. A queue() handler, when the worker has one, is
+// counted the same way, one queue batch = one "request".
 
 function zero() {
   return {
@@ -160,7 +161,52 @@ export function withCounting(worker) {
   let totals = newTotals();
   let pending = 0;
 
-  return {
+  /**
+   * Runs one invocation (a request, or a queue batch) with counting bindings; books it once it and its
+   * waitUntil work have settled. Returns what the handler returned.
+   */
+  async function counted(handler, ctx, statusOf) {
+    const k = { responded: false, inline: zero(), deferred: zero() };
+    const waits = [];
+    const countedCtx = new Proxy(ctx, {
+      get(target, prop) {
+        if (prop === "waitUntil") {
+          return (promise) => {
+            waits.push(promise);
+            target.waitUntil(promise);
+          };
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+
+    pending += 1;
+    let status = "threw";
+    try {
+      const result = await handler(k, countedCtx);
+      status = statusOf(result);
+      return result;
+    } finally {
+      k.responded = true;
+      const finish = async () => {
+        // waitUntil work may register more waitUntil work: wait until the list stops growing.
+        let seen = -1;
+        while (seen !== waits.length) {
+          seen = waits.length;
+          await Promise.allSettled(waits);
+        }
+        totals.requests += 1;
+        totals.status[status] = (totals.status[status] ?? 0) + 1;
+        add(totals.inline, k.inline);
+        add(totals.deferred, k.deferred);
+        pending -= 1;
+      };
+      ctx.waitUntil(finish());
+    }
+  }
+
+  const wrapped = {
     async fetch(request, env, ctx) {
       const { pathname } = new URL(request.url);
       if (pathname === "/__bench/cost") return Response.json({ ...totals, pending });
@@ -168,45 +214,23 @@ export function withCounting(worker) {
         totals = newTotals();
         return Response.json({ ok: true, pending });
       }
-
-      const k = { responded: false, inline: zero(), deferred: zero() };
-      const waits = [];
-      const countedCtx = new Proxy(ctx, {
-        get(target, prop) {
-          if (prop === "waitUntil") {
-            return (promise) => {
-              waits.push(promise);
-              target.waitUntil(promise);
-            };
-          }
-          const value = Reflect.get(target, prop);
-          return typeof value === "function" ? value.bind(target) : value;
-        },
-      });
-
-      pending += 1;
-      let status = "threw";
-      try {
-        const response = await worker.fetch(request, countedEnv(env, k), countedCtx);
-        status = String(response.status);
-        return response;
-      } finally {
-        k.responded = true;
-        const finish = async () => {
-          // waitUntil work may register more waitUntil work: wait until the list stops growing.
-          let seen = -1;
-          while (seen !== waits.length) {
-            seen = waits.length;
-            await Promise.allSettled(waits);
-          }
-          totals.requests += 1;
-          totals.status[status] = (totals.status[status] ?? 0) + 1;
-          add(totals.inline, k.inline);
-          add(totals.deferred, k.deferred);
-          pending -= 1;
-        };
-        ctx.waitUntil(finish());
-      }
+      return counted(
+        (k, countedCtx) => worker.fetch(request, countedEnv(env, k), countedCtx),
+        ctx,
+        (response) => String(response.status),
+      );
     },
   };
+  // A queue consumer's batch is booked like a request ("inline" = settled before the handler returned),
+  // status "queue". The bench delivers batches to it directly (Miniflare getWorker().queue()), never
+  // through a queue: the counted workers consume no queue (bench/lib/webhook.mjs, cost pass).
+  if (typeof worker.queue === "function") {
+    wrapped.queue = (batch, env, ctx) =>
+      counted(
+        (k, countedCtx) => worker.queue(batch, countedEnv(env, k), countedCtx),
+        ctx,
+        () => "queue",
+      );
+  }
+  return wrapped;
 }

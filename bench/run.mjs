@@ -6,7 +6,9 @@
 //   npm run bench -- --only healthz,bare   only the cases whose id contains one of these strings (an app
 //                                          path brings its own primitives: --only send-message)
 //   npm run bench -- --quick               1 s per case: a smoke test of the benchmark itself
+//   npm run bench -- --only webhook        only the webhook latency case (and the bare route)
 //   options: --duration S  --warmup S  --connections 8,32  --cost-requests N  --out FILE  --keep  --disk
+//            --webhook-rate N (sends/s of the webhook case, default 50; 0 = as fast as 8 connections go)
 import { execFileSync } from "node:child_process";
 import { constants, rmSync } from "node:fs";
 import { access, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -20,10 +22,17 @@ import {
   unstable_getDurableObjectClassNameToUseSQLiteMap,
   unstable_readConfig,
 } from "wrangler";
-import { APP_CASES, BARE_ID, BASELINE_CASES, modelCases } from "./cases.mjs";
+import { APP_CASES, BARE_ID, BASELINE_CASES, modelCases, WEBHOOK_CASE } from "./cases.mjs";
 import { bundleWorker, stopBundlers } from "./lib/bundle.mjs";
-import { LIMITS, runLoad } from "./lib/load.mjs";
-import { costTable, fmt, loadTable, pathSummary, ratio } from "./lib/report.mjs";
+import { LIMITS, runLoad, settledCost } from "./lib/load.mjs";
+import { costTable, fmt, loadTable, pathSummary, ratio, webhookSummary } from "./lib/report.mjs";
+import {
+  measureWebhooks,
+  probeWebhooks,
+  startReceiver,
+  WEBHOOK_LIMITS,
+  webhookCost,
+} from "./lib/webhook.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = join(ROOT, "bench");
@@ -34,6 +43,14 @@ const BASELINE = "bench-baseline";
 const BASELINE_COUNTED = "bench-baseline-counted";
 const EXTRA_KEYS = 24; // + the caller's own key: GET /v1/api-keys?limit=20 returns full pages
 const FAIL_SHARE = 0.01;
+/** The app's webhooks queue (wrangler.toml), consumed by the app during the bench. */
+const WEBHOOKS_QUEUE = "sendwire-webhooks";
+/** Where the counted app's webhook jobs go instead: nobody consumes it (see the webhook cost pass). */
+const HELD_WEBHOOKS_QUEUE = "bench-webhooks-held";
+/** The baseline worker's own webhook queue, consumed by the baseline worker. */
+const BASELINE_WEBHOOKS_QUEUE = "bench-baseline-webhooks";
+/** A fixed throwaway SECRETS_ENCRYPTION_KEY (base64 of 32 bytes): seals the bench endpoint's secret. */
+const BENCH_SECRETS_KEY = Buffer.from("bench-only-throwaway-key-32bytes").toString("base64");
 /** What a model sequence must reproduce of its app path, per request, inline and deferred. */
 const MODEL_FIELDS = ["d1RoundTrips", "d1Statements", "d1Batches", "doCalls", "queueCalls", "queueMessages"];
 
@@ -51,6 +68,7 @@ const { values: args } = parseArgs({
     out: { type: "string" },
     keep: { type: "boolean", default: false },
     disk: { type: "boolean", default: false },
+    "webhook-rate": { type: "string", default: "50" },
     help: { type: "boolean", default: false },
   },
 });
@@ -73,6 +91,10 @@ if (!connectionLevels.every((n) => Number.isInteger(n) && n >= 1 && n <= LIMITS.
 if (!(Number.isInteger(costRequests) && costRequests >= 1 && costRequests <= 1000)) {
   fatal("--cost-requests must be in [1, 1000]");
 }
+const webhookRate = Number(args["webhook-rate"]);
+if (!(Number.isInteger(webhookRate) && webhookRate >= 0 && webhookRate <= 10_000)) {
+  fatal("--webhook-rate must be an integer in [0, 10000] (0 = closed loop)");
+}
 
 const only = args.only?.split(",").filter(Boolean);
 const selected = (c) => !only || only.some((s) => c.id.includes(s)) || c.id === BARE_ID;
@@ -88,10 +110,15 @@ const baselineCases = [
 for (const id of pathPrimitives) {
   if (!BASELINE_CASES.some((c) => c.id === id)) fatal(`unknown primitive case "${id}" in cases.mjs`);
 }
+const webhookSelected = selected(WEBHOOK_CASE);
 
 // Whole-run watchdog: every load run is bounded on its own; this catches anything else that hangs.
 const runs = (appCases.length + baselineCases.length) * connectionLevels.length;
-const budgetS = 180 + runs * (durationS + warmupS + 15) * 2;
+// the webhook case: two paths, each a warm-up and a timed run, each followed by a bounded drain
+const webhookBudgetS = webhookSelected
+  ? 2 * (durationS + warmupS + 2 * (WEBHOOK_LIMITS.drainS + 15)) + 60
+  : 0;
+const budgetS = 180 + runs * (durationS + warmupS + 15) * 2 + webhookBudgetS;
 const watchdog = setTimeout(() => {
   console.error(`\nbench: still running after ${budgetS} s (budget), giving up`);
   cleanup().finally(() => process.exit(2));
@@ -105,6 +132,7 @@ const t0 = performance.now();
 const work = await mkdtemp(join(tmpdir(), "sendwire-bench-"));
 const stateDir = await makeStateDir();
 let mf;
+let receiver;
 let stopping = false;
 // Last resort, synchronous: once Miniflare runs, its own SIGINT/SIGTERM hook stops workerd and exits at
 // once, so the async cleanup may never run.
@@ -183,12 +211,25 @@ async function main() {
   const appCounted = await writeCountedEntry(appBundle);
   const baselineCounted = await writeCountedEntry(baselineBundle);
 
-  // 2. Bindings, from wrangler.toml (producers only: no queue consumer runs during the bench).
+  // 2. Bindings, from wrangler.toml. Queue consumers: only the webhooks queue's, in the app, with its
+  // wrangler.toml settings (the webhook case measures up to the receiver); the sends queue has none, so a
+  // send is measured up to the enqueue. Nothing is put on the webhooks queue but the webhook case's jobs.
   const sqliteClasses = unstable_getDurableObjectClassNameToUseSQLiteMap(config.migrations);
   const d1Databases = Object.fromEntries(config.d1_databases.map((d) => [d.binding, d.database_id]));
   const queueProducers = Object.fromEntries(
     config.queues.producers.map((q) => [q.binding, { queueName: q.queue }]),
   );
+  const webhooksBinding = config.queues.producers.find((q) => q.queue === WEBHOOKS_QUEUE)?.binding;
+  const webhooksConsumer = config.queues.consumers?.find((q) => q.queue === WEBHOOKS_QUEUE);
+  if (!webhooksBinding || !webhooksConsumer) {
+    throw new Error(`wrangler.toml has no producer binding or consumer for ${WEBHOOKS_QUEUE}`);
+  }
+  const consumerSettings = {
+    maxBatchSize: webhooksConsumer.max_batch_size,
+    maxBatchTimeout: webhooksConsumer.max_batch_timeout,
+    maxRetries: webhooksConsumer.max_retries,
+    // no dead-letter queue: a job that fails every retry is a lost webhook, which the case reports
+  };
   const doBindings = (scriptName) =>
     Object.fromEntries(
       config.durable_objects.bindings.map((b) => [
@@ -208,7 +249,8 @@ async function main() {
     compatibilityDate: config.compatibility_date,
     compatibilityFlags: config.compatibility_flags,
     d1Databases,
-    queueProducers,
+    queueProducers: { ...queueProducers, ...extra?.queueProducers },
+    queueConsumers: extra?.queueConsumers ?? {},
     bindings: { ...config.vars, ...extra?.bindings },
     durableObjects: extra?.durableObjects ?? {},
     unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
@@ -222,17 +264,24 @@ async function main() {
     handleStructuredLogs: runtimeLog.handle,
   };
 
+  // The webhook receiver, first: the seed stores its URL as the webhook tenant's endpoint.
+  receiver = await startReceiver();
+
   // 3. Schema + fixtures, in a first Miniflare instance that only runs the seed worker.
   const seeding = new Miniflare({
     ...shared,
-    workers: [worker("bench-seed", seedBundle, seedBundle.entry)],
+    workers: [
+      worker("bench-seed", seedBundle, seedBundle.entry, {
+        bindings: { SECRETS_ENCRYPTION_KEY: BENCH_SECRETS_KEY },
+      }),
+    ],
   });
   mf = seeding;
   const seedDb = await seeding.getD1Database("DB", "bench-seed");
   const migrations = await applyMigrations(seedDb);
   const seedRes = await fetch(await seeding.unsafeGetDirectURL("bench-seed"), {
     method: "POST",
-    body: JSON.stringify({ extraKeys: EXTRA_KEYS }),
+    body: JSON.stringify({ extraKeys: EXTRA_KEYS, webhookUrl: receiver.appUrl }),
     signal: AbortSignal.timeout(30_000),
   });
   if (!seedRes.ok) throw new Error(`seeding failed: ${seedRes.status} ${await seedRes.text()}`);
@@ -241,7 +290,8 @@ async function main() {
   mf = undefined;
   log(
     `migrations: ${migrations.join(", ")}; seeded tenant ${fixture.tenantId} with ${EXTRA_KEYS + 1} keys ` +
-      `(caller ${fixture.keyPrefix}…, all ${fixture.scopes.length} scopes, sandbox)`,
+      `(caller ${fixture.keyPrefix}…, all ${fixture.scopes.length} scopes, sandbox); webhook tenant ` +
+      `${fixture.webhook.tenantId} with endpoint ${fixture.webhook.endpointId} → ${receiver.appUrl}`,
   );
 
   // 4. The bench instance: app + baseline, each with a counted twin for the cost pass.
@@ -253,18 +303,34 @@ async function main() {
     BENCH_SCOPES: JSON.stringify(fixture.scopes),
     BENCH_RATE_LIMIT: JSON.stringify(fixture.rateLimit),
   };
+  // The app may deliver webhooks to the receiver on 127.0.0.1: ALLOW_LOCAL_WEBHOOKS, which the URL guard
+  // honours only while PUBLIC_BASE_URL is local (wrangler.toml's is http://localhost:8787).
+  const appBindings = { ALLOW_LOCAL_WEBHOOKS: "true", SECRETS_ENCRYPTION_KEY: BENCH_SECRETS_KEY };
+  const baselineQueue = { BENCH_WEBHOOKS: { queueName: BASELINE_WEBHOOKS_QUEUE } };
   mf = new Miniflare({
     ...shared,
     workers: [
-      worker(APP, appBundle, appBundle.entry, { durableObjects: doBindings() }),
-      worker(APP_COUNTED, appBundle, appCounted, { durableObjects: doBindings(APP) }),
+      worker(APP, appBundle, appBundle.entry, {
+        bindings: appBindings,
+        durableObjects: doBindings(),
+        queueConsumers: { [WEBHOOKS_QUEUE]: consumerSettings },
+      }),
+      worker(APP_COUNTED, appBundle, appCounted, {
+        bindings: appBindings,
+        durableObjects: doBindings(APP),
+        queueProducers: { [webhooksBinding]: { queueName: HELD_WEBHOOKS_QUEUE } },
+      }),
       worker(BASELINE, baselineBundle, baselineBundle.entry, {
-        bindings: baselineBindings,
+        bindings: { ...baselineBindings, BENCH_RECEIVER_URL: receiver.baselineUrl },
         durableObjects: { ...doBindings(APP), BENCH_GATE: { className: "BenchGate", useSQLite: true } },
+        queueProducers: baselineQueue,
+        // the same consumer settings as the app's, so the two paths differ only in what the workers do
+        queueConsumers: { [BASELINE_WEBHOOKS_QUEUE]: consumerSettings },
       }),
       worker(BASELINE_COUNTED, baselineBundle, baselineCounted, {
-        bindings: baselineBindings,
+        bindings: { ...baselineBindings, BENCH_RECEIVER_URL: receiver.baselineUrl },
         durableObjects: { ...doBindings(APP), BENCH_GATE: { className: "BenchGate", scriptName: BASELINE } },
+        queueProducers: baselineQueue,
       }),
     ],
   });
@@ -329,6 +395,79 @@ async function main() {
   }
   log(`cost pass: ${costRequests} sequential requests per case through the counting wrappers`);
 
+  // 6b. The webhook case: probe (one delivery each way) and cost per delivered webhook.
+  const webhookAuth = { authorization: `Bearer ${fixture.webhook.secret}` };
+  const webhookRequest = (origin) => ({
+    url: `${origin}${WEBHOOK_CASE.path}`,
+    method: WEBHOOK_CASE.method,
+    headers: { ...webhookAuth, "content-type": "application/json" },
+    body: JSON.stringify(WEBHOOK_CASE.body),
+    setupRequest: WEBHOOK_CASE.setupRequest,
+  });
+  const baselineWebhookRequest = {
+    url: `${urls[BASELINE]}${WEBHOOK_CASE.baselinePath}`,
+    method: "POST",
+    headers: {},
+  };
+  const endpointId = fixture.webhook.endpointId;
+  const deliveryStatus = async () => {
+    const { results } = await db
+      .prepare("SELECT status, count(*) AS n FROM webhook_deliveries WHERE endpoint_id = ? GROUP BY status")
+      .bind(endpointId)
+      .all();
+    return Object.fromEntries(results.map((r) => [r.status, r.n]));
+  };
+  /** event id → attempted_at (ms) of its first delivery attempt to the bench endpoint. */
+  const attemptTimes = async (eventIds) => {
+    const times = new Map();
+    for (let i = 0; i < eventIds.length; i += 500) {
+      const { results } = await db
+        .prepare(
+          "SELECT d.event_id AS e, min(a.attempted_at) AS t FROM webhook_deliveries d " +
+            "JOIN webhook_attempts a ON a.delivery_id = d.id WHERE d.endpoint_id = ? " +
+            "AND d.event_id IN (SELECT value FROM json_each(?)) GROUP BY d.id",
+        )
+        .bind(endpointId, JSON.stringify(eventIds.slice(i, i + 500)))
+        .all();
+      for (const r of results) times.set(r.e, r.t);
+    }
+    return times;
+  };
+  let webhookCostResult = null;
+  if (webhookSelected) {
+    const once = webhookRequest(urls[APP]);
+    const { method, headers, body } = once.setupRequest(once, {});
+    await probeWebhooks({
+      receiver,
+      appRequest: { url: once.url, method, headers, body },
+      baselineRequest: baselineWebhookRequest,
+      expectStatus: WEBHOOK_CASE.expectStatus,
+      explain: async () => {
+        const row = await db
+          .prepare(
+            "SELECT status, attempts, last_status_code, last_error FROM webhook_deliveries " +
+              "WHERE endpoint_id = ? ORDER BY id DESC LIMIT 1",
+          )
+          .bind(endpointId)
+          .first();
+        return row ? JSON.stringify(row) : "none (no delivery row: is the endpoint subscribed?)";
+      },
+    });
+    webhookCostResult = await webhookCost({
+      mf,
+      countedWorker: APP_COUNTED,
+      countedOrigin: urls[APP_COUNTED],
+      request: webhookRequest(urls[APP_COUNTED]),
+      db,
+      endpointId,
+      queueName: WEBHOOKS_QUEUE,
+      costRequests,
+      sink: receiver.sinks.app,
+      rowCounts: () => settledCounts(db, tables),
+    });
+    log(`webhook probe: both paths deliver; cost pass: ${costRequests} sends and their deliveries`);
+  }
+
   // 7. Load. Each app path runs right next to its model, so the two rows divided by each other are the
   // closest in time (background load on a shared machine drifts); all cases at one connection count, then
   // all at the next.
@@ -353,6 +492,60 @@ async function main() {
       log(
         `  ${c.label.padEnd(44)} c=${String(connections).padStart(3)}  ${fmt(r.rps, 0).padStart(7)} req/s  ` +
           `p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  non-2xx ${r.non2xx + r.errors + r.timeouts}`,
+      );
+    }
+  }
+
+  // 7b. Webhook latency, after every other run: its consumer traffic never overlaps them.
+  let webhook = null;
+  if (webhookSelected) {
+    const counter = async () => {
+      const res = await fetch(`${urls[BASELINE]}${WEBHOOK_CASE.baselineSentPath}`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      return (await res.json()).sent;
+    };
+    const measured = await measureWebhooks({
+      receiver,
+      appRequest: webhookRequest(urls[APP]),
+      baselineRequest: baselineWebhookRequest,
+      appProduced: async () =>
+        (
+          await db
+            .prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE endpoint_id = ?")
+            .bind(endpointId)
+            .first()
+        ).n,
+      baselineProduced: counter,
+      deliveryStatus,
+      attemptTimes,
+      connections: WEBHOOK_CASE.connections,
+      rate: webhookRate,
+      durationS,
+      warmupS,
+    });
+    webhook = {
+      id: WEBHOOK_CASE.id,
+      label: WEBHOOK_CASE.label,
+      baselineLabel: WEBHOOK_CASE.baselineLabel,
+      consumer: consumerSettings,
+      rate: webhookRate,
+      ...measured,
+      vsBaseline: {
+        p50: ratio(measured.app.p50, measured.baseline.p50),
+        p90: ratio(measured.app.p90, measured.baseline.p90),
+        p99: ratio(measured.app.p99, measured.baseline.p99),
+        max: ratio(measured.app.max, measured.baseline.max),
+      },
+      cost: webhookCostResult,
+    };
+    for (const [label, r] of [
+      [WEBHOOK_CASE.label, measured.app],
+      [WEBHOOK_CASE.baselineLabel, measured.baseline],
+    ]) {
+      log(
+        `  ${label.padEnd(44)} c=${String(r.connections).padStart(3)}  ${fmt(r.deliveredRps, 0).padStart(7)} ` +
+          `webhooks/s  p50 ${fmt(r.p50, 0)} ms  p99 ${fmt(r.p99, 0)} ms  lost ${r.lost}/${r.produced}`,
       );
     }
   }
@@ -415,6 +608,24 @@ async function main() {
         `${r.label} at ${r.connections} connections: ${(r.failedShare * 100).toFixed(2)}% not 2xx ` +
         `(status ${JSON.stringify(r.statusCodes)}, errors ${r.errors}, timeouts ${r.timeouts})`,
     );
+  // The webhook case fails on failed sends as the others do, and on any webhook not delivered in time.
+  for (const [label, r] of webhook
+    ? [
+        [webhook.label, webhook.app],
+        [webhook.baselineLabel, webhook.baseline],
+      ]
+    : []) {
+    if (r.failedShare > FAIL_SHARE || r.accepted === 0) {
+      failures.push(
+        `${label}: ${(r.failedShare * 100).toFixed(2)}% of sends not 2xx (status ${JSON.stringify(r.statusCodes)})`,
+      );
+    }
+    if (r.lost > 0) {
+      failures.push(
+        `${label}: ${r.lost} of ${r.produced} webhooks not received within ${WEBHOOK_LIMITS.drainS} s of the last send`,
+      );
+    }
+  }
   const modelWarnings = costRows
     .filter((r) => r.modelCheck && !r.modelCheck.matches)
     .map((r) => `${r.label}: model "${r.model}" does not match the path: ${r.modelCheck.diff.join("; ")}`);
@@ -429,8 +640,12 @@ async function main() {
     console.log(pathSummary(summary, costRequests));
     console.log("");
   }
+  if (webhook) {
+    console.log(webhookSummary(webhook, costRequests));
+    console.log("");
+  }
   console.log(
-    `Total run time: ${totalS.toFixed(1)} s (${runs} load runs of ${durationS} s + ${warmupS} s warm-up).`,
+    `Total run time: ${totalS.toFixed(1)} s (${runs + (webhook ? 2 : 0)} load runs of ${durationS} s + ${warmupS} s warm-up).`,
   );
 
   const report = {
@@ -443,6 +658,7 @@ async function main() {
       costRequests,
       only: only ?? null,
       extra: args.extra,
+      webhookRate,
       storage: stateDir.startsWith("/dev/shm/") ? "tmpfs" : "disk",
     },
     environment: {
@@ -465,10 +681,15 @@ async function main() {
         "Δ SELECT count(*) per table around the cost pass (after waitUntil writes drained) / its requests; " +
         "results[].rows holds the same delta around each timed run (includes requests in flight when " +
         "autocannon stopped, so it is slightly above responses)",
+      webhook:
+        "receiver (Node, 127.0.0.1) Date.now() once a webhook's body is in − the event's created_at (app) or " +
+        "t (baseline), whole ms; the app paced at --webhook-rate by 8 connections, the baseline at the app's " +
+        "accepted rate; split at webhook_attempts.attempted_at (after the claim, before guard/sign/fetch)",
     },
     results,
     cost: costRows,
     paths: pathSummaries,
+    webhook,
     failures,
     modelWarnings,
     runtimeLogLines: runtimeLog.count(),
@@ -505,6 +726,9 @@ async function cleanup() {
   const instance = mf;
   mf = undefined;
   if (instance) await instance.dispose().catch(() => {});
+  const server = receiver;
+  receiver = undefined;
+  if (server) await server.close().catch(() => {});
   if (!args.keep) {
     await rm(work, { recursive: true, force: true }).catch(() => {});
     await rm(stateDir, { recursive: true, force: true }).catch(() => {});
@@ -636,22 +860,7 @@ async function costPass(c, req, origin) {
     }
   }
   // The counted wrapper books a request once its waitUntil work has settled.
-  const deadline = Date.now() + 10_000;
-  let totals = await call("/__bench/cost");
-  while ((totals.pending > 0 || totals.requests < costRequests) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    totals = await call("/__bench/cost");
-  }
-  if (totals.requests < costRequests)
-    throw new Error(`cost pass of ${c.label}: waitUntil work never settled`);
-  const per = (bucket) =>
-    Object.fromEntries(Object.entries(bucket).map(([k, v]) => [k, v / totals.requests]));
-  return {
-    requests: totals.requests,
-    status: totals.status,
-    inline: per(totals.inline),
-    deferred: per(totals.deferred),
-  };
+  return settledCost(call, costRequests, c.label);
 }
 
 /** Does the model sequence make the same calls, inline and deferred, as the app path? */

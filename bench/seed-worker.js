@@ -2,17 +2,22 @@
 // tenant and keys are exactly what the API would create. Bundled and run only by bench/run.mjs, in a
 // Miniflare instance that exists just for seeding; never deployed.
 //
-// POST / {"extraKeys": n} → the tenant, one all-scope sandbox key with the highest rate limit the API
-// allows (secret included: the database is a temporary one), n more keys in the same tenant so GET /v1/api-keys returns full pages, and a second
-// tenant that the baseline worker writes under (so its rows never show up in the app's lists). Both tenants'
-// sandbox wallets are funded far beyond what a run spends (see BENCH_BALANCE_MICROS).
+// POST / {"extraKeys": n, "webhookUrl": url} → the tenant, one all-scope sandbox key with the highest rate
+// limit the API allows (secret included: the database is a temporary one), n more keys in the same tenant so
+// GET /v1/api-keys returns full pages, a second tenant that the baseline worker writes under (so its rows
+// never show up in the app's lists), and a third tenant for the webhook latency case: its own key and one
+// webhook endpoint (`webhookUrl`, the bench's receiver) subscribed to `message.queued`. Only that tenant's
+// sends fan out to a delivery, so the other send cases write no delivery rows and enqueue no webhook job.
+// Every tenant's sandbox wallet is funded far beyond what a run spends (see BENCH_BALANCE_MICROS).
 
 import { and, eq } from "drizzle-orm";
 import { createApiKey, createTenant } from "../src/db/api-keys";
 import { createDb } from "../src/db/client";
-import { wallets } from "../src/db/schema";
+import { wallets, webhookEndpoints } from "../src/db/schema";
 import { ensureWallet } from "../src/db/wallet";
 import { hashKeySecret, SCOPES } from "../src/domain/api-keys";
+import { newId } from "../src/ids";
+import { sealEndpointSecret } from "../src/webhooks/endpoint-secrets";
 
 // The most the API lets a key have (src/routes/api-keys.ts RateLimitSchema): the per-key limiter runs on
 // every request, as it would for a customer, but never refuses one at the rates a benchmark reaches.
@@ -26,15 +31,15 @@ const BENCH_BALANCE_MICROS = 1_000_000_000_000_000;
 export default {
   async fetch(request, env) {
     if (request.method !== "POST") return new Response("POST only", { status: 405 });
-    const { extraKeys = 0 } = await request.json();
+    const { extraKeys = 0, webhookUrl } = await request.json();
     const db = createDb(env.DB);
     const now = new Date();
     const tenant = await createTenant(db, "bench", now);
-    const newKey = (name) =>
+    const newKey = (tenantId, name) =>
       createApiKey(
         db,
         {
-          tenantId: tenant.id,
+          tenantId,
           environment: "test",
           name,
           scopes: [...SCOPES],
@@ -44,10 +49,11 @@ export default {
         },
         now,
       );
-    const { key, secret } = await newKey("bench");
-    for (let i = 0; i < extraKeys; i++) await newKey(`bench-extra-${i}`);
+    const { key, secret } = await newKey(tenant.id, "bench");
+    for (let i = 0; i < extraKeys; i++) await newKey(tenant.id, `bench-extra-${i}`);
     const baselineTenant = await createTenant(db, "bench-baseline", new Date());
-    for (const tenantId of [tenant.id, baselineTenant.id]) {
+    const webhook = await seedWebhookTenant(env, db, newKey, webhookUrl, now);
+    for (const tenantId of [tenant.id, baselineTenant.id, webhook.tenantId]) {
       const scope = { tenantId, environment: "test" };
       await ensureWallet(db, scope, now);
       await db
@@ -65,6 +71,34 @@ export default {
       walletMicros: BENCH_BALANCE_MICROS,
       secret,
       secretHash: await hashKeySecret(secret),
+      webhook: { tenantId: webhook.tenantId, endpointId: webhook.endpointId, secret: webhook.secret },
     });
   },
 };
+
+/**
+ * The webhook case's tenant: a key like the caller's and one enabled endpoint, inserted as the endpoint
+ * API would store it (secret sealed with the app's own code, URL normalised to its `href`), with no
+ * per-endpoint rate limit so every delivery goes out as soon as the consumer gets its job.
+ */
+async function seedWebhookTenant(env, db, newKey, webhookUrl, now) {
+  if (typeof webhookUrl !== "string") throw new Error("webhookUrl is required");
+  const tenant = await createTenant(db, "bench-webhooks", now);
+  const { secret } = await newKey(tenant.id, "bench-webhooks");
+  const signing = `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(24))))}`;
+  const endpointId = newId("webhookEndpoint");
+  await db.insert(webhookEndpoints).values({
+    id: endpointId,
+    tenantId: tenant.id,
+    environment: "test",
+    url: new URL(webhookUrl).href,
+    events: ["message.queued"],
+    description: "bench receiver",
+    enabled: true,
+    rateLimitPerSecond: null,
+    secretCiphertext: await sealEndpointSecret(env, tenant.id, signing),
+    createdAt: now,
+    updatedAt: now,
+  });
+  return { tenantId: tenant.id, endpointId, secret };
+}

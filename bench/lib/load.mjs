@@ -18,13 +18,26 @@ export const LIMITS = { maxDurationS: 30, maxConnections: 256, maxRequests: 2_00
  * @param {(req: object, context: object) => object} [opts.setupRequest]  per-request rewrite (autocannon)
  * @param {number} opts.connections
  * @param {number} opts.durationS
+ * @param {number} [opts.overallRate]  requests/s over all connections (autocannon's rate limit); default: as
+ *                                     fast as the connections go (closed loop)
  */
-export function runLoad({ url, method = "GET", headers = {}, body, setupRequest, connections, durationS }) {
+export function runLoad({
+  url,
+  method = "GET",
+  headers = {},
+  body,
+  setupRequest,
+  connections,
+  durationS,
+  overallRate,
+}) {
   const target = new URL(url);
   if (target.hostname !== "127.0.0.1") throw new Error(`refusing to load anything but 127.0.0.1: ${url}`);
   if (!(connections >= 1 && connections <= LIMITS.maxConnections))
     throw new Error("connections out of range");
   if (!(durationS > 0 && durationS <= LIMITS.maxDurationS)) throw new Error("duration out of range");
+  if (overallRate !== undefined && !(Number.isInteger(overallRate) && overallRate >= 1))
+    throw new Error("overallRate must be a positive integer");
 
   return new Promise((resolve, reject) => {
     const latencies = [];
@@ -43,6 +56,7 @@ export function runLoad({ url, method = "GET", headers = {}, body, setupRequest,
       timeout: 10,
     };
     if (setupRequest) options.requests = [{ setupRequest }];
+    if (overallRate !== undefined) options.overallRate = overallRate;
     const instance = autocannon(options, (error, result) => {
       finished = true;
       clearTimeout(guard);
@@ -94,4 +108,30 @@ export function percentile(sorted, q) {
   if (sorted.length === 0) return null;
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
   return sorted[rank - 1];
+}
+
+/**
+ * The counted worker's per-request cost totals once every counted invocation (and its waitUntil work)
+ * has settled, bounded to 10 s. `call(path)` GETs a path of the counted worker as JSON.
+ * @param {(path: string) => Promise<any>} call
+ * @param {number} expected how many counted invocations must have been booked
+ * @param {string} what named in the error when they never are
+ */
+export async function settledCost(call, expected, what) {
+  const deadline = Date.now() + 10_000;
+  let totals = await call("/__bench/cost");
+  while ((totals.pending > 0 || totals.requests < expected) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    totals = await call("/__bench/cost");
+  }
+  if (totals.requests < expected) throw new Error(`cost pass of ${what}: counted work never settled`);
+  /** @param {Record<string, number>} bucket */
+  const per = (bucket) =>
+    Object.fromEntries(Object.entries(bucket).map(([k, v]) => [k, v / totals.requests]));
+  return {
+    requests: totals.requests,
+    status: totals.status,
+    inline: per(totals.inline),
+    deferred: per(totals.deferred),
+  };
 }

@@ -210,3 +210,132 @@ function indent(text) {
     .map((line) => `  ${line}`)
     .join("\n");
 }
+
+/**
+ * The webhook latency case: the app's "event created → receiver got it" beside the bare queue → consumer
+ * → fetch() path at the same event rate, and the cost pass per delivered webhook.
+ */
+export function webhookSummary(w, costRequests) {
+  const { app, baseline } = w;
+  const out = [];
+  const pace = w.rate > 0 ? `paced at ${w.rate} sends/s` : "closed loop";
+  out.push(
+    `Webhook latency: event created → receiver got it (${app.connections} connections, ${pace}, ` +
+      `${fmt(app.durationS, 1)} s of sends; the baseline at the app's accepted rate, ${baseline.overallRate}/s)`,
+  );
+  out.push(
+    `  consumer (wrangler.toml, both paths): batches of ≤ ${w.consumer.maxBatchSize ?? "default"}, ` +
+      `max_batch_timeout ${w.consumer.maxBatchTimeout ?? "default"} s, max_retries ` +
+      `${w.consumer.maxRetries ?? "default"}`,
+  );
+  out.push("");
+  const row = (label, r) => [
+    label,
+    fmt(r.sendRps, 0),
+    fmt(r.deliveredRps, 0),
+    `${r.delivered}/${r.produced}`,
+    r.lost,
+    fmt(r.p50, 0),
+    fmt(r.p90, 0),
+    fmt(r.p99, 0),
+    fmt(r.max, 0),
+    fmt(r.lagMs, 0),
+  ];
+  const rows = [
+    row(w.label, app),
+    row(`  ${w.baselineLabel}`, baseline),
+    [
+      "app ÷ baseline",
+      "",
+      "",
+      "",
+      "",
+      ...["p50", "p90", "p99", "max"].map((k) => times(w.vsBaseline[k])),
+      "",
+    ],
+  ];
+  out.push(
+    indent(
+      table(
+        [
+          "path",
+          "sent/s",
+          "delivered/s",
+          "received",
+          "lost",
+          "p50 ms",
+          "p90 ms",
+          "p99 ms",
+          "max ms",
+          "lag ms",
+        ],
+        rows,
+        ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r"],
+      ),
+    ),
+  );
+  out.push("");
+  out.push("  sent/s = 2xx sends ÷ run time; delivered/s = webhooks received ÷ (last arrival − run start);");
+  out.push(
+    "  latency = receiver's Date.now() once the body is in − the event's created_at (app) or t (baseline),",
+  );
+  out.push("  whole ms; lag = last arrival − end of the sends (how far delivery trailed the load).");
+  if (app.split?.deliveries > 0) {
+    const s = app.split;
+    out.push(
+      `  app, split at the attempt's start (webhook_attempts.attempted_at, ${s.deliveries} deliveries): ` +
+        `created → attempt p50 ${fmt(s.toAttempt.p50, 0)} / p99 ${fmt(s.toAttempt.p99, 0)} ms ` +
+        "(accepting batch, queue send, queue, claim); attempt → received " +
+        `p50 ${fmt(s.attemptToReceived.p50, 0)} / p99 ${fmt(s.attemptToReceived.p99, 0)} ms (URL guard, sign, POST)`,
+    );
+  }
+  if (app.deliveredRps !== null && app.deliveredRps < 0.9 * app.sendRps) {
+    out.push(
+      "  NOTE: the app's deliveries fell behind its sends (a backlog grew during the run), so its latency " +
+        "grows with --duration; a lower --webhook-rate measures it below saturation.",
+    );
+  }
+  const status = Object.entries(app.deliveryStatus ?? {})
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
+  out.push(
+    `  app sends: p50 ${fmt(app.sendP50, 2)} ms, p99 ${fmt(app.sendP99, 2)} ms per POST /v1/messages; ` +
+      `delivery rows of the endpoint (whole run): ${status || "-"}; duplicates received: ` +
+      `${app.duplicates} app, ${baseline.duplicates} baseline`,
+  );
+  const c = w.cost;
+  if (c) {
+    const both = (p, field) => `${fmt(p.inline[field], 2)} + ${fmt(p.deferred[field], 2)}`;
+    const rowsOf = (p) =>
+      Object.entries(p.newRows ?? {})
+        .map(([t, n]) => `${t} ${fmt(n, 2)}`)
+        .join(", ") || "0";
+    out.push("");
+    out.push(
+      `  Per delivered webhook (cost pass: ${costRequests} sequential sends through the counted app, then each ` +
+        "delivery job through its queue() handler;",
+    );
+    out.push("  'a + b' = before the response, or before queue() returned + in waitUntil):");
+    const lines = [
+      ["", "accepting POST /v1/messages", "consumer (one delivery job)"],
+      ["D1 queries (round trips)", both(c.accept, "d1RoundTrips"), both(c.deliver, "d1RoundTrips")],
+      ["  of which batches", both(c.accept, "d1Batches"), both(c.deliver, "d1Batches")],
+      ["D1 statements", both(c.accept, "d1Statements"), both(c.deliver, "d1Statements")],
+      [
+        "D1 rows written",
+        fmt(c.accept.inline.d1RowsWritten + c.accept.deferred.d1RowsWritten, 2),
+        fmt(c.deliver.inline.d1RowsWritten + c.deliver.deferred.d1RowsWritten, 2),
+      ],
+      ["DO calls", both(c.accept, "doCalls"), both(c.deliver, "doCalls")],
+      ["queue sends (messages)", both(c.accept, "queueMessages"), both(c.deliver, "queueMessages")],
+    ];
+    out.push(indent(indent(table(lines[0], lines.slice(1), ["l", "r", "r"]))));
+    out.push(`    new rows, accepting: ${rowsOf(c.accept)}`);
+    out.push(`    new rows, consumer:  ${rowsOf(c.deliver)}`);
+    out.push("    The consumer's outbound POST is not counted (one per delivery, all received). Compare the");
+    out.push(
+      "    accepting column with POST /v1/messages in the cost table: without an endpoint, no webhook job.",
+    );
+  }
+  return out.join("\n");
+}
