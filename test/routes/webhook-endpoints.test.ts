@@ -1,9 +1,7 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
 import { fakeDns, fakeReceiver } from "../fakes/receiver-client";
-import { call, expectError, json, seedKey, seedTenant } from "../helpers";
+import { call, expectError, fetchWorker, json, seedKey, seedTenant } from "../helpers";
 
 const ENDPOINT = "https://hooks.example.com/sendwire";
 
@@ -18,19 +16,15 @@ async function createOk(key: string, body: Record<string, unknown> = {}) {
 }
 
 /** The worker as deployed: ALLOW_LOCAL_WEBHOOKS unset, so only public https hosts pass. */
-async function deployedCall(method: string, path: string, key: string, body?: unknown) {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(
+function deployedCall(method: string, path: string, key: string, body?: unknown) {
+  return fetchWorker(
     new Request(`https://api.sendwire.test${path}`, {
       method,
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
     { ...env, ALLOW_LOCAL_WEBHOOKS: undefined },
-    ctx,
   );
-  await waitOnExecutionContext(ctx);
-  return res;
 }
 
 describe("webhook endpoints", () => {
