@@ -12,6 +12,7 @@ import { apiKeysRouter } from "./routes/api-keys";
 import { auditLogsRouter } from "./routes/audit-logs";
 import { balanceRouter } from "./routes/balance";
 import { channelsRouter } from "./routes/channels";
+import { contactsRouter } from "./routes/contacts";
 import { eventsRouter } from "./routes/events";
 import { messagesRouter } from "./routes/messages";
 import { newRouter } from "./routes/shared";
@@ -88,6 +89,7 @@ export function createApp() {
   app.route("/", balanceRouter);
   app.route("/", webhookEndpointsRouter);
   app.route("/", eventsRouter);
+  app.route("/", contactsRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -126,6 +128,10 @@ export function createApp() {
           "Signed, retried, ordered delivery of every event to your endpoints; delivery logs and replays.",
       },
       { name: "Events", description: "Every state change, kept 30 days: list, retrieve, replay." },
+      {
+        name: "Contacts",
+        description: "The people you talk to: your id, channel addresses, tags, attributes.",
+      },
       { name: "System", description: "Health." },
     ],
   }));

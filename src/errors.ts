@@ -92,6 +92,11 @@ export const ERROR_CODES = {
     type: "invalid_request",
     description: "The template is pending review or was rejected; only approved templates can be sent.",
   },
+  contact_exists: {
+    status: 409,
+    type: "invalid_request",
+    description: "Another contact already has this external_id or channel address; the message names it.",
+  },
   webhook_endpoint_disabled: {
     status: 409,
     type: "invalid_request",

@@ -16,6 +16,7 @@ export const ID_PREFIXES = {
   webhookAttempt: "wha",
   webhookReplay: "whr",
   channel: "chn",
+  contact: "con",
   ledgerEntry: "led",
   outbox: "obx",
 } as const;

@@ -312,4 +312,5 @@ export type TemplateRow = typeof templates.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
+export * from "./schema-contacts";
 export * from "./schema-webhooks";
