@@ -70,7 +70,7 @@ export async function signWebhook({
 }
 
 /** Equal-length byte comparison whose time does not depend on where the first difference is. */
-function timingSafeEqual(a: string, b: string): boolean {
+export function timingSafeEqual(a: string, b: string): boolean {
   const x = new TextEncoder().encode(a);
   const y = new TextEncoder().encode(b);
   if (x.length !== y.length) return false;
