@@ -13,8 +13,11 @@ import { auditLogsRouter } from "./routes/audit-logs";
 import { balanceRouter } from "./routes/balance";
 import { channelsRouter } from "./routes/channels";
 import { contactsRouter } from "./routes/contacts";
+import { conversationsRouter } from "./routes/conversations";
 import { eventsRouter } from "./routes/events";
+import { inboundRouter } from "./routes/inbound";
 import { messagesRouter } from "./routes/messages";
+import { sandboxRouter } from "./routes/sandbox";
 import { newRouter } from "./routes/shared";
 import { systemRouter } from "./routes/system";
 import { templatesRouter } from "./routes/templates";
@@ -62,6 +65,13 @@ function routeRegex(path: string): RegExp {
   return new RegExp(`^${pattern}/?$`);
 }
 
+const limitBody = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: () => {
+    throw new ApiError("payload_too_large", "The request body is larger than 1 MiB.");
+  },
+});
+
 export function createApp() {
   const app = newRouter();
 
@@ -69,16 +79,10 @@ export function createApp() {
   // Audit wraps auth so 403s are recorded too; it records nothing for calls without a valid key.
   app.use("/v1/*", audit);
   app.use("/v1/*", authenticate);
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new ApiError("payload_too_large", "The request body is larger than 1 MiB.");
-      },
-    }),
-  );
+  app.use("/v1/*", limitBody);
   app.use("/v1/*", jsonBody);
+  // Provider webhooks: no API key and not always JSON (Twilio posts forms), but the same size cap.
+  app.use("/inbound/*", limitBody);
 
   app.route("/", systemRouter);
   app.route("/", apiKeysRouter);
@@ -90,6 +94,9 @@ export function createApp() {
   app.route("/", webhookEndpointsRouter);
   app.route("/", eventsRouter);
   app.route("/", contactsRouter);
+  app.route("/", conversationsRouter);
+  app.route("/", sandboxRouter);
+  app.route("/", inboundRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -131,6 +138,19 @@ export function createApp() {
       {
         name: "Contacts",
         description: "The people you talk to: your id, channel addresses, tags, attributes.",
+      },
+      {
+        name: "Conversations",
+        description: "Customers writing back: conversations, their messages both ways, the WhatsApp window.",
+      },
+      {
+        name: "Sandbox",
+        description: "Test-mode tools: simulate a customer writing to you, without a phone.",
+      },
+      {
+        name: "Inbound",
+        description:
+          "Where Meta, Twilio and Resend post their webhooks (one URL per channel: its `inbound_url`); verified on the raw bytes.",
       },
       { name: "System", description: "Health." },
     ],

@@ -3,6 +3,7 @@ import { createDb } from "./db/client";
 import { apiKeySecrets, auditLogs, outbox } from "./db/schema";
 import type { Env } from "./env";
 import { JOB_LEASE_MS, jobOf } from "./queues/jobs";
+import { sweepHeldInbound } from "./queues/process-inbound";
 import { sweepWebhooks } from "./webhooks/sweeper";
 
 /** Outbox rows re-driven per tick; the rest wait for the next minute (the queue is the fast path anyway). */
@@ -46,12 +47,14 @@ const DAY_MS = 86_400_000;
 const EXPIRED_SECRET_GRACE_MS = 7 * DAY_MS;
 
 /**
- * The minute tick: the outbox sweeper (due schedules, lost queue messages), the webhooks sweeper, then
+ * The minute tick: the outbox sweeper (due schedules, lost queue messages), the webhooks sweeper, held
+ * provider receipts whose message has appeared, then
  * retention purges.
  */
 export async function runScheduled(env: Env, now: Date) {
   const outboxRedriven = await sweepOutbox(env, now);
   const webhooks = await sweepWebhooks(env, now);
+  const heldReceipts = await sweepHeldInbound(env, now);
   const db = createDb(env.DB);
   const retentionDays = Number(env.AUDIT_RETENTION_DAYS ?? "90") || 90;
   const [audit, secrets] = await db.batch([
@@ -68,6 +71,8 @@ export async function runScheduled(env: Env, now: Date) {
   return {
     outboxRedriven,
     ...webhooks,
+    heldReceiptsApplied: heldReceipts.applied,
+    heldReceiptsExpired: heldReceipts.expired,
     auditLogsPurged: audit.meta.changes,
     secretsPurged: secrets.meta.changes,
   };

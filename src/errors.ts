@@ -37,6 +37,11 @@ export const ERROR_CODES = {
     description:
       "The webhook URL is not allowed: it must be https, without userinfo, on a host that is and resolves to a public address.",
   },
+  inbound_payload_invalid: {
+    status: 400,
+    type: "invalid_request",
+    description: "The provider webhook body is not in that provider's format.",
+  },
   api_key_missing: {
     status: 401,
     type: "authentication_error",
@@ -51,6 +56,22 @@ export const ERROR_CODES = {
     status: 401,
     type: "authentication_error",
     description: "The API key (or a rotated secret's overlap window) has expired.",
+  },
+  inbound_signature_invalid: {
+    status: 401,
+    type: "authentication_error",
+    description:
+      "The provider webhook is unsigned or its signature does not match the channel's secret; nothing was stored.",
+  },
+  inbound_verify_token_mismatch: {
+    status: 403,
+    type: "permission_error",
+    description: "The webhook verification handshake named another verify token than the channel's.",
+  },
+  test_mode_only: {
+    status: 403,
+    type: "permission_error",
+    description: "This route simulates provider traffic and only works with test (`sw_test_…`) keys.",
   },
   insufficient_scope: {
     status: 403,

@@ -19,6 +19,9 @@ export const ID_PREFIXES = {
   contact: "con",
   ledgerEntry: "led",
   outbox: "obx",
+  conversation: "cnv",
+  inboundMessage: "inm",
+  inboundEvent: "ibe",
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

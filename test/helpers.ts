@@ -1,9 +1,11 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { expect, vi } from "vitest";
 import { createApiKey, createTenant } from "../src/db/api-keys";
 import { createDb } from "../src/db/client";
 import { SCOPES } from "../src/domain/api-keys";
 import type { Env, Environment } from "../src/env";
+import { newId } from "../src/ids";
 import worker from "../src/index";
 
 export const ALL_SCOPES = [...SCOPES];
@@ -115,10 +117,11 @@ export async function openCustomerWindow(
   environment = "test",
 ) {
   await env.DB.prepare(
-    `INSERT INTO customer_windows (tenant_id, environment, channel, address, last_inbound_at) VALUES (?, ?, 'whatsapp', ?, ?)
+    `INSERT INTO conversations (id, tenant_id, environment, channel, address, contact_id, last_inbound_at, created_at, updated_at)
+     VALUES (?, ?, ?, 'whatsapp', ?, NULL, ?, ?, ?)
      ON CONFLICT DO UPDATE SET last_inbound_at = excluded.last_inbound_at`,
   )
-    .bind(tenantId, environment, address, at.getTime())
+    .bind(newId("conversation"), tenantId, environment, address, at.getTime(), at.getTime(), at.getTime())
     .run();
 }
 
@@ -149,4 +152,37 @@ export async function waitForMessage(
   throw new Error(
     `message ${id} did not reach the expected state; last: ${JSON.stringify(last).slice(0, 600)}`,
   );
+}
+
+/** A live tenant with money in its wallet. */
+export async function liveTenant(): Promise<SeededKey> {
+  const tenant = await seedTenant({ environment: "live" });
+  await call("GET", "/v1/balance", { key: tenant.secret }); // creates the (empty) live wallet
+  await env.DB.prepare(
+    "UPDATE wallets SET balance_micros = 50000000 WHERE tenant_id = ? AND environment = 'live'",
+  )
+    .bind(tenant.tenantId)
+    .run();
+  return tenant;
+}
+
+/** One tick of the minute cron, as the platform fires it, at `at`. */
+export async function runCron(at = Date.now()) {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ scheduledTime: at, cron: "* * * * *" }), env, ctx);
+  await waitOnExecutionContext(ctx);
+}
+
+/** Creates a sandbox template and lets its simulated review finish (advancing the clock, not sleeping). */
+export async function approvedTemplate(secret: string, name: string, body: string, language = "en_US") {
+  const created = await json(
+    await call("POST", "/v1/templates", { key: secret, body: { name, language, category: "utility", body } }),
+  );
+  expect(created.status).toBe("pending");
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(Date.now() + 4000);
+  const approved = await json(await call("GET", `/v1/templates/${created.id}`, { key: secret }));
+  vi.useRealTimers();
+  expect(approved.status).toBe("approved");
+  return approved;
 }

@@ -209,6 +209,8 @@ export const messages = sqliteTable(
     uniqueIndex("messages_key_idempotency").on(t.apiKeyId, t.idempotencyKey),
     index("messages_tenant_env_id").on(t.tenantId, t.environment, t.id),
     index("messages_provider_id").on(t.providerMessageId),
+    // A conversation's outbound side: the messages sent to one address.
+    index("messages_tenant_env_to").on(t.tenantId, t.environment, t.to, t.id),
   ],
 );
 
@@ -222,7 +224,7 @@ export const outbox = sqliteTable(
   {
     id: text("id").primaryKey(),
     kind: text("kind", {
-      enum: ["dispatch", "fallback_check", "template_review", "sandbox_receipt"],
+      enum: ["dispatch", "fallback_check", "template_review", "sandbox_receipt", "inbound"],
     }).notNull(),
     subjectId: text("subject_id").notNull(),
     payload: text("payload", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
@@ -294,23 +296,11 @@ export const ledgerEntries = sqliteTable(
   ],
 );
 
-/** The WhatsApp customer-service window: the last inbound message per (tenant, environment, address). */
-export const customerWindows = sqliteTable(
-  "customer_windows",
-  {
-    tenantId: text("tenant_id").notNull(),
-    environment: text("environment", { enum: ["live", "test"] }).notNull(),
-    channel: text("channel", { enum: ["whatsapp", "sms", "email"] }).notNull(),
-    address: text("address").notNull(),
-    lastInboundAt: integer("last_inbound_at", { mode: "timestamp_ms" }).notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.tenantId, t.environment, t.channel, t.address] })],
-);
-
 export type ChannelRow = typeof channels.$inferSelect;
 export type TemplateRow = typeof templates.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export * from "./schema-contacts";
+export * from "./schema-inbound";
 export * from "./schema-webhooks";

@@ -9,13 +9,15 @@
  * |----------------|-------------------------------|-----------------------------|------------------------------|
  * | `…0001`        | permanent `131026`            | permanent `21211`           |                              |
  * |                | (undeliverable)               | (invalid To)                |                              |
- * | `…0002`        | accepted, then `undelivered`  | accepted, then `undelivered`|                              |
+ * | `…0002`        | accepted, then `failed`       | accepted, then `undelivered`|                              |
+ * |                | (Meta `failed`, 131026)       | (30003)                     |                              |
  * | `…0003`        | `timeout` (retryable) on      | same as WhatsApp            |                              |
  * |                | attempts 1-2, accepted on 3   |                             |                              |
  * | `…0004`        | permanent `131047` (over 24 h | permanent `21610`           |                              |
  * |                | since the customer replied)   | (recipient sent STOP)       |                              |
  * | `fail@…`       |                               |                             | permanent `validation_error` |
  * | `bounce@…`     |                               |                             | accepted, then bounced       |
+ * |                |                               |                             | (`failed`, permanent bounce) |
  * | `timeout@…`    |                               |                             | like `…0003`                 |
  * | anything else  | accepted                      | accepted                    | accepted                     |
  *
@@ -25,7 +27,9 @@
  * Normal receipts (delays after the previous receipt): WhatsApp `sent` (0 s), `delivered` (+1 s), `read`
  * (+2 s); SMS `sent` (0 s), `delivered` (+1 s); email `sent` (0 s), `delivered` (+1 s). Undelivered receipts
  * come 1 s after `sent` and carry the live error: WhatsApp `failed` with `131026`, SMS `undelivered` with
- * `30003` (unreachable handset), email `email.bounced`.
+ * `30003` (unreachable handset), email `email.bounced`. They are delivered as the provider's webhook through the
+ * inbound path (src/inbound/sandbox-traffic.ts), so the message ends as live: WhatsApp and email `failed`
+ * (refunded), SMS `undelivered` (charged, as carriers charge).
  *
  * Email local parts match case-insensitively and may carry a `+tag` (`bounce+order42@example.com`).
  * Content the live channel cannot carry (e.g. interactive over SMS) fails with `unsupported_content`, as live.

@@ -1,8 +1,9 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { type HopRecord, type MessageRow, type MessageStatus, messages, outbox } from "../db/schema";
 import { isOverdraft, walletMovement } from "../db/wallet";
+import type { ReceiptStatus } from "../domain/inbound/types";
 import { canAdvance } from "../domain/message-status";
 import { estimateCost, type WhatsAppCategory } from "../domain/pricing";
 import type { Env } from "../env";
@@ -259,27 +260,47 @@ export async function endHop(
   ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
 }
 
+export interface Receipt {
+  status: ReceiptStatus;
+  /** When the provider says it happened: the message's timestamp for that status. */
+  occurredAt: Date;
+  code?: string;
+  reason?: string;
+}
+
 /**
- * A delivery receipt for a hop (simulated by the sandbox today; the provider webhooks use the same path).
- * Statuses only move forward; a receipt for an older hop, or a late one, changes nothing.
+ * A provider's delivery receipt for the message's current hop (live webhooks and the sandbox's simulated
+ * ones alike). Statuses only move forward; a late receipt changes nothing but its timestamp, which is kept.
+ * Timestamps and the hop status are set inside SQL (json_set), so two receipts applied at once cannot
+ * overwrite each other's. Returns why nothing moved, or null when the receipt was applied.
  */
 export async function applyReceipt(
   ctx: LifecycleContext,
-  messageId: string,
-  receipt: { hop: number; status: MessageStatus; code?: string; reason?: string },
-): Promise<void> {
-  const row = await loadMessage(ctx.db, messageId);
-  if (!row || row.hop !== receipt.hop || !canAdvance(row.status, receipt.status)) return;
-  if (receipt.status === "failed" || receipt.status === "undelivered") {
+  row: MessageRow,
+  receipt: Receipt,
+): Promise<string | null> {
+  const at = receipt.occurredAt.toISOString();
+  if (!canAdvance(row.status, receipt.status)) {
+    const progression =
+      receipt.status === "sent" || receipt.status === "delivered" || receipt.status === "read";
+    if (progression && row.timestamps[receipt.status] !== at) {
+      await ctx.db
+        .update(messages)
+        .set({ timestamps: sql`json_set(${messages.timestamps}, ${`$.${receipt.status}`}, ${at})` })
+        .where(and(eq(messages.id, row.id), eq(messages.hop, row.hop)));
+    }
+    return `The message is ${row.status}; a ${receipt.status} receipt does not move it (timestamp kept).`;
+  }
+  if (receipt.status === "failed" || receipt.status === "undelivered" || receipt.status === "canceled") {
     await endHop(ctx, row, {
-      status: receipt.status,
+      status: receipt.status === "undelivered" ? "undelivered" : "failed",
       code: receipt.code ?? receipt.status,
       reason: receipt.reason ?? `The provider reported the message ${receipt.status}.`,
       // Meta does not charge for failed messages; carriers do charge for undelivered SMS.
-      refund: receipt.status === "failed",
+      refund: receipt.status !== "undelivered",
       from: ["sending", "sent", "delivered"],
     });
-    return;
+    return null;
   }
   const hops = withHop(row, { status: receipt.status });
   const from = (["sending", "sent", "delivered", "read"] as MessageStatus[]).filter((s) =>
@@ -290,13 +311,14 @@ export async function applyReceipt(
       .update(messages)
       .set({
         status: receipt.status,
-        hops,
-        timestamps: stamp(row, receipt.status, ctx.now),
+        hops: sql`json_set(${messages.hops}, ${`$[${row.hop}].status`}, ${receipt.status})`,
+        timestamps: sql`json_set(${messages.timestamps}, ${`$.${receipt.status}`}, ${at})`,
         updatedAt: ctx.now,
       })
       .where(onHopIn(row, from)),
     ...messageEvent(ctx, { ...row, hops }, receipt.status),
   ]);
+  return null;
 }
 
 /** The fallback deadline of a hop passed: if it is still not delivered, move on to the next channel. */

@@ -3,6 +3,7 @@ import { createDb, type Db } from "../db/client";
 import { type MessageRow, messages, outbox } from "../db/schema";
 import { retryDelaySeconds } from "../domain/message-status";
 import type { Env } from "../env";
+import { simulateReceipt } from "../inbound/sandbox-traffic";
 import { createResendEmailAdapter } from "../providers/resend-email";
 import { createSandboxAdapter, sandboxReceiptPlan } from "../providers/sandbox";
 import { createTwilioSmsAdapter } from "../providers/twilio-sms";
@@ -12,7 +13,6 @@ import { channelCredentials, findChannelRow, providerBaseUrls, whatsAppConfig } 
 import { commit } from "../webhooks/events";
 import { deleteOutboxRow, JOB_LEASE_MS, newOutboxRow, type SendJob } from "./jobs";
 import {
-  applyReceipt,
   checkFallbackDeadline,
   endHop,
   type LifecycleContext,
@@ -21,6 +21,7 @@ import {
   markSent,
   messageEvent,
 } from "./message-lifecycle";
+import { processInboundJob } from "./process-inbound";
 import { settleTemplateReview } from "./template-review";
 
 /** A dispatch stuck in `sending` this long (the worker died mid-call) may be claimed again. */
@@ -170,16 +171,20 @@ async function handle(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
     case "dispatch":
       return dispatch(ctx, job);
     case "sandbox_receipt": {
-      const p = job.payload as {
+      const receipt = job.payload as {
         hop: number;
         status: "delivered" | "read" | "undelivered";
         code?: string;
         reason?: string;
       };
-      await applyReceipt(ctx, job.subjectId, p);
+      const row = await loadMessage(ctx.db, job.subjectId);
+      if (row) await simulateReceipt(ctx.env, ctx.db, row, receipt, ctx.now);
       await deleteOutboxRow(ctx.db, job.outboxId);
       return { ack: true };
     }
+    case "inbound":
+      await processInboundJob(ctx.env, ctx.db, job.outboxId, (job.payload.ids as string[]) ?? []);
+      return { ack: true };
     case "fallback_check":
       await checkFallbackDeadline(ctx, job.subjectId, Number(job.payload.hop));
       await deleteOutboxRow(ctx.db, job.outboxId);

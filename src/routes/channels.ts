@@ -29,6 +29,16 @@ import {
 } from "./shared";
 
 const Secret = z.string().min(8).max(1024);
+const VerifyToken = z
+  .string()
+  .regex(/^[\x21-\x7e]{8,128}$/, "8–128 printable ASCII characters without spaces.");
+const WebhookSecret = z
+  .string()
+  .regex(/^whsec_[A-Za-z0-9+/=]{16,200}$/, "Resend's signing secret looks like whsec_ followed by base64.")
+  .openapi({
+    description:
+      "The signing secret of the Resend webhook pointed at `inbound_url` (Svix `whsec_…`); without it email events are refused.",
+  });
 
 const CreateChannelBody = z
   .discriminatedUnion("type", [
@@ -39,6 +49,10 @@ const CreateChannelBody = z
       waba_id: z.string().regex(/^\d{5,30}$/, "WhatsApp Business Account ids are digits."),
       access_token: Secret,
       app_secret: Secret,
+      verify_token: VerifyToken.optional().openapi({
+        description:
+          "What Meta's webhook handshake must send as `hub.verify_token`; generated when omitted (shown in `config`).",
+      }),
     }),
     z.strictObject({
       type: z.literal("sms"),
@@ -58,6 +72,7 @@ const CreateChannelBody = z
       name: z.string().trim().min(1).max(100),
       api_key: Secret,
       from: z.string().min(3).max(320).openapi({ example: "Acme <notifications@acme.com>" }),
+      webhook_secret: WebhookSecret.optional(),
     }),
   ])
   .refine((b) => b.type !== "sms" || (b.from === undefined) !== (b.messaging_service_sid === undefined), {
@@ -88,7 +103,11 @@ function split(body: ChannelBody): { config: Record<string, string>; secrets: Re
   switch (body.type) {
     case "whatsapp":
       return {
-        config: { phone_number_id: body.phone_number_id, waba_id: body.waba_id },
+        config: {
+          phone_number_id: body.phone_number_id,
+          waba_id: body.waba_id,
+          verify_token: body.verify_token ?? generateVerifyToken(),
+        },
         secrets: { access_token: body.access_token, app_secret: body.app_secret },
       };
     case "sms":
@@ -101,8 +120,22 @@ function split(body: ChannelBody): { config: Record<string, string>; secrets: Re
         secrets: { auth_token: body.auth_token },
       };
     case "email":
-      return { config: { from: body.from }, secrets: { api_key: body.api_key } };
+      return {
+        config: { from: body.from },
+        secrets: {
+          api_key: body.api_key,
+          ...(body.webhook_secret ? { webhook_secret: body.webhook_secret } : {}),
+        },
+      };
   }
+}
+
+/** Meta echoes it in the handshake; it only proves the URL is the one the tenant registered. */
+function generateVerifyToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(18));
+  return `vt_${btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")}`;
 }
 
 function inboundUrl(origin: string, row: Pick<ChannelRow, "id" | "type">): string {
@@ -214,6 +247,20 @@ export async function findChannelRow(
   return row ?? null;
 }
 
+/** The channel an inbound webhook URL names (the id is the only identity providers give us). */
+export async function findInboundChannel(
+  db: Db,
+  id: string,
+  type: ChannelRow["type"],
+): Promise<ChannelRow | null> {
+  const [row] = await db
+    .select()
+    .from(channels)
+    .where(and(eq(channels.id, id), eq(channels.type, type), isNull(channels.deletedAt)))
+    .limit(1);
+  return row ?? null;
+}
+
 /** Live sends and template submissions need a real sender; say how to connect one when there is none. */
 export async function findLiveChannel(
   db: Db,
@@ -298,6 +345,35 @@ const deleteChannelRoute = scopedRoute(
   ["resource_not_found"],
 );
 
+const UpdateChannelBody = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100).optional(),
+    verify_token: VerifyToken.optional().openapi({ description: "WhatsApp channels only." }),
+    webhook_secret: WebhookSecret.optional().openapi({ description: "Email channels only." }),
+  })
+  .openapi("UpdateChannelRequest");
+
+const updateChannelRoute = scopedRoute(
+  "messages:send",
+  {
+    method: "patch",
+    path: "/v1/channels/{id}",
+    tags: ["Channels"],
+    summary: "Update a sender",
+    description:
+      "Renames a channel, or sets what its inbound webhooks are checked with: a WhatsApp channel's `verify_token`, " +
+      "an email channel's Resend `webhook_secret` (known only once the Resend webhook exists, so it is set here).",
+    request: {
+      params: IdParamSchema("chn_01jd3x6n2m8q4v7w9y0z1a2b3c"),
+      body: { required: true, content: { "application/json": { schema: UpdateChannelBody } } },
+    },
+    responses: {
+      200: jsonResponse("The channel.", ChannelSchema),
+    },
+  },
+  ["validation_error", "invalid_json", "resource_not_found"],
+);
+
 async function findOwnChannel(db: Db, caller: Principal, id: string): Promise<ChannelRow> {
   const [row] = await db
     .select()
@@ -354,6 +430,39 @@ export const channelsRouter = newRouter()
     const row = await findOwnChannel(createDb(c.env.DB), principalOf(c), c.req.valid("param").id);
     return c.json(
       renderChannel(row, publicOrigin(c.env, c.req.url), await maskedCredentials(c.env, row)),
+      200,
+    );
+  })
+  .openapi(updateChannelRoute, async (c) => {
+    const db = createDb(c.env.DB);
+    const row = await findOwnChannel(db, principalOf(c), c.req.valid("param").id);
+    const body = c.req.valid("json");
+    const misplaced = [
+      ...(body.verify_token !== undefined && row.type !== "whatsapp" ? ["verify_token"] : []),
+      ...(body.webhook_secret !== undefined && row.type !== "email" ? ["webhook_secret"] : []),
+    ];
+    if (misplaced.length > 0) {
+      throw new ApiError("validation_error", `A ${row.type} channel has no ${misplaced.join(" or ")}.`, {
+        details: misplaced.map((path) => ({ path, message: `Not a setting of ${row.type} channels.` })),
+      });
+    }
+    const config = body.verify_token ? { ...row.config, verify_token: body.verify_token } : row.config;
+    let secretsCiphertext = row.secretsCiphertext;
+    if (body.webhook_secret) {
+      const secrets = await decryptSecrets(row.secretsCiphertext, c.env.SECRETS_ENCRYPTION_KEY, row.tenantId);
+      secretsCiphertext = await encryptSecrets(
+        { ...secrets, webhook_secret: body.webhook_secret },
+        c.env.SECRETS_ENCRYPTION_KEY,
+        row.tenantId,
+      );
+    }
+    const updated: ChannelRow = { ...row, name: body.name ?? row.name, config, secretsCiphertext };
+    await db
+      .update(channels)
+      .set({ name: updated.name, config, secretsCiphertext })
+      .where(eq(channels.id, row.id));
+    return c.json(
+      renderChannel(updated, publicOrigin(c.env, c.req.url), await maskedCredentials(c.env, updated)),
       200,
     );
   })

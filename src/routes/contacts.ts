@@ -1,7 +1,13 @@
 import { z } from "@hono/zod-openapi";
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { createDb, type Db } from "../db/client";
-import { type ContactAddressRow, type ContactRow, contactAddresses, contacts } from "../db/schema";
+import {
+  type ContactAddressRow,
+  type ContactRow,
+  contactAddresses,
+  contacts,
+  conversations,
+} from "../db/schema";
 import {
   type AttributeValue,
   MAX_ADDRESSES,
@@ -473,6 +479,8 @@ export const contactsRouter = newRouter()
     await db.batch([
       db.delete(contactAddresses).where(eq(contactAddresses.contactId, row.id)),
       db.delete(contacts).where(and(contactScope(caller), eq(contacts.id, row.id))),
+      // Conversations and their messages stay; the next inbound message links a contact again.
+      db.update(conversations).set({ contactId: null }).where(eq(conversations.contactId, row.id)),
     ]);
     return c.json({ object: "contact" as const, id: row.id, deleted: true as const }, 200);
   });

@@ -1,7 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { createDb, type Db } from "../db/client";
-import { customerWindows, type HopRecord, type MessageRow, messages, outbox } from "../db/schema";
+import { conversations, type HopRecord, type MessageRow, messages, outbox } from "../db/schema";
 import { isOverdraft, walletBootstrap, walletMovement } from "../db/wallet";
 import { checkCustomerWindow } from "../domain/customer-window";
 import { CURRENCY, formatAmount } from "../domain/money";
@@ -137,14 +137,14 @@ async function resolveContent(env: Env, db: Db, caller: Principal, body: SendMes
 
 async function lastInboundAt(db: Db, caller: Principal, channel: Channel, to: string): Promise<Date | null> {
   const [row] = await db
-    .select({ at: customerWindows.lastInboundAt })
-    .from(customerWindows)
+    .select({ at: conversations.lastInboundAt })
+    .from(conversations)
     .where(
       and(
-        eq(customerWindows.tenantId, caller.tenantId),
-        eq(customerWindows.environment, caller.environment),
-        eq(customerWindows.channel, channel),
-        eq(customerWindows.address, to),
+        eq(conversations.tenantId, caller.tenantId),
+        eq(conversations.environment, caller.environment),
+        eq(conversations.channel, channel),
+        eq(conversations.address, to),
       ),
     )
     .limit(1);

@@ -1,29 +1,19 @@
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
 import { fakeMeta, fakeResend, fakeTwilio } from "../fakes/client";
-import { call, expectError, json, openCustomerWindow, seedTenant, send, waitForMessage } from "../helpers";
+import {
+  call,
+  expectError,
+  json,
+  liveTenant,
+  openCustomerWindow,
+  runCron,
+  seedTenant,
+  send,
+  waitForMessage,
+} from "../helpers";
 
 const TO = "+5511987654321";
-
-/** A live tenant with money in its wallet. */
-async function liveTenant() {
-  const tenant = await seedTenant({ environment: "live" });
-  await call("GET", "/v1/balance", { key: tenant.secret }); // creates the (empty) live wallet
-  await env.DB.prepare(
-    "UPDATE wallets SET balance_micros = 50000000 WHERE tenant_id = ? AND environment = 'live'",
-  )
-    .bind(tenant.tenantId)
-    .run();
-  return tenant;
-}
-
-async function runCron(at = Date.now()) {
-  const ctx = createExecutionContext();
-  await worker.scheduled(createScheduledController({ scheduledTime: at, cron: "* * * * *" }), env, ctx);
-  await waitOnExecutionContext(ctx);
-}
 
 describe("channels", () => {
   it("stores credentials encrypted, never returns them, and scopes them to the environment", async () => {

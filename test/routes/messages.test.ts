@@ -1,22 +1,17 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
-import { call, expectError, json, openCustomerWindow, seedTenant, send, waitForMessage } from "../helpers";
+import { describe, expect, it } from "vitest";
+import {
+  approvedTemplate,
+  call,
+  expectError,
+  json,
+  openCustomerWindow,
+  seedTenant,
+  send,
+  waitForMessage,
+} from "../helpers";
 
 const TO = "+5511987654321";
-
-/** Creates a sandbox template and lets its simulated review finish (advancing the clock, not sleeping). */
-async function approvedTemplate(secret: string, name: string, body: string, language = "en_US") {
-  const created = await json(
-    await call("POST", "/v1/templates", { key: secret, body: { name, language, category: "utility", body } }),
-  );
-  expect(created.status).toBe("pending");
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Date.now() + 4000);
-  const approved = await json(await call("GET", `/v1/templates/${created.id}`, { key: secret }));
-  vi.useRealTimers();
-  expect(approved.status).toBe("approved");
-  return approved;
-}
 
 async function balance(secret: string): Promise<number> {
   return Number((await json(await call("GET", "/v1/balance", { key: secret }))).balance);

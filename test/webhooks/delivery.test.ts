@@ -1,14 +1,12 @@
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import Stripe from "stripe";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
-import worker from "../../src/index";
 import { deliverWebhook } from "../../src/queues/deliver-webhook";
-import { applyReceipt } from "../../src/queues/message-lifecycle";
+import { applyReceipt, loadMessage } from "../../src/queues/message-lifecycle";
 import { fakeDns, fakeReceiver, type RecordedRequest } from "../fakes/receiver-client";
-import { call, json, seedTenant, send, waitForMessage } from "../helpers";
+import { call, json, runCron, seedTenant, send, waitForMessage } from "../helpers";
 
 // The workers project runs the retry schedule at 1/100 speed (WEBHOOK_RETRY_SCALE=0.01): 1 s → 10 ms,
 // 5 s → 50 ms, 30 s → 300 ms, 2 min → 1.2 s. Receivers are real HTTP servers on 127.0.0.1.
@@ -27,12 +25,6 @@ async function sandboxTenantWithSink(events: string[] = ["*"]) {
   const sink = await receiver.createSink();
   const endpoint = await endpointFor(tenant.secret, sink.url, events);
   return { tenant, receiver, sink, endpoint };
-}
-
-async function runCron(at = Date.now()) {
-  const ctx = createExecutionContext();
-  await worker.scheduled(createScheduledController({ scheduledTime: at, cron: "* * * * *" }), env, ctx);
-  await waitOnExecutionContext(ctx);
 }
 
 const bodyOf = (request: RecordedRequest) => JSON.parse(request.body);
@@ -284,7 +276,8 @@ describe("webhook delivery", () => {
     await waitForMessage(tenant.secret, a.id, (m) => ["sent", "delivered"].includes(m.status));
     const ctx = { env, db: createDb(env.DB), now: new Date() };
     for (const status of ["delivered", "sent", "read", "delivered", "read", "sent"] as const) {
-      await applyReceipt({ ...ctx, now: new Date() }, a.id, { hop: 0, status });
+      const row = await loadMessage(ctx.db, a.id);
+      if (row) await applyReceipt({ ...ctx, now: new Date() }, row, { status, occurredAt: new Date() });
     }
     const b = await json(
       await send(tenant.secret, { channel: "sms", to: "+5511987654322", text: { body: "B" } }),

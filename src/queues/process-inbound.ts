@@ -1,0 +1,395 @@
+import { and, eq, inArray, lt, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { createDb, type Db } from "../db/client";
+import {
+  type ConversationRow,
+  contactAddresses,
+  contacts,
+  conversations,
+  type InboundEventRow,
+  type InboundMessageRow,
+  inboundEvents,
+  inboundMessages,
+  type MessageRow,
+  messages,
+  templates,
+} from "../db/schema";
+import type { EngagementItem, MessageItem, StatusItem, TemplateStatusItem } from "../domain/inbound/types";
+import type { Env } from "../env";
+import { newId } from "../ids";
+import { ID_SLICE, type InboundSource } from "../inbound/ingest";
+import { renderInboundMessage } from "../routes/conversation-schemas";
+import { commit, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
+import { deleteOutboxRow } from "./jobs";
+import { applyReceipt, type LifecycleContext } from "./message-lifecycle";
+
+/**
+ * Applies stored inbound items (see persistInbound): receipts move our messages forward, customer messages
+ * become inbound messages in a conversation with a contact and open the WhatsApp window, template decisions
+ * update templates. Every step is safe to repeat: a job may run twice, and a crash between applying an
+ * item and marking it applied only means it is applied again, which changes nothing.
+ */
+
+/** How long a receipt for a provider message id we do not know yet is kept and retried. */
+export const HOLD_MS = 72 * 3_600_000;
+
+type Outcome = { state: "applied" } | { state: "held" | "ignored"; note: string };
+
+const sourceOf = (row: InboundEventRow): InboundSource => ({
+  tenantId: row.tenantId,
+  environment: row.environment,
+  channelId: row.channelId,
+  channel: row.provider === "meta" ? "whatsapp" : row.provider === "twilio" ? "sms" : "email",
+});
+
+/** Marks an item done, guarded so a concurrent run that got there first wins and nothing repeats. */
+const markApplied = (db: Db, row: InboundEventRow, now: Date) =>
+  db
+    .update(inboundEvents)
+    .set({ state: "applied", note: null, processedAt: now, holdUntil: null })
+    .where(and(eq(inboundEvents.id, row.id), inArray(inboundEvents.state, ["pending", "held"])));
+
+async function findMessageByProviderId(
+  db: Db,
+  scope: { tenantId: string; environment: string },
+  providerMessageId: string,
+): Promise<MessageRow | null> {
+  const [row] = await db
+    .select()
+    .from(messages)
+    .where(
+      and(
+        eq(messages.providerMessageId, providerMessageId),
+        eq(messages.tenantId, scope.tenantId),
+        eq(messages.environment, scope.environment as MessageRow["environment"]),
+      ),
+    )
+    .limit(1);
+  return row ?? null;
+}
+
+async function applyStatus(ctx: LifecycleContext, row: InboundEventRow, item: StatusItem): Promise<Outcome> {
+  const message = await findMessageByProviderId(ctx.db, row, item.providerMessageId);
+  if (!message) {
+    return {
+      state: "held",
+      note: `No message with provider id ${item.providerMessageId} yet; kept until it appears.`,
+    };
+  }
+  const note = await applyReceipt(ctx, message, {
+    status: item.status,
+    occurredAt: new Date(item.occurredAt),
+    code: item.error?.code,
+    reason: item.error?.reason,
+  });
+  return note ? { state: "ignored", note } : { state: "applied" };
+}
+
+/**
+ * Engagement (opened, clicked, complained) never changes a message's status; it becomes an event about the
+ * message, recorded once: the event is guarded by this item's own pending → applied update.
+ */
+async function applyEngagement(
+  ctx: LifecycleContext,
+  row: InboundEventRow,
+  item: EngagementItem,
+): Promise<Outcome> {
+  const message = await findMessageByProviderId(ctx.db, row, item.providerMessageId);
+  if (!message) {
+    return { state: "held", note: `No message with provider id ${item.providerMessageId} yet.` };
+  }
+  await commit(ctx.env, ctx.db, [
+    markApplied(ctx.db, row, ctx.now),
+    ...emitGuardedEvent(
+      ctx.db,
+      {
+        tenantId: message.tenantId,
+        environment: message.environment,
+        type: `message.${item.type}`,
+        subjectId: message.id,
+        data: {
+          id: message.id,
+          channel: message.hops[message.hop]?.channel ?? message.channel,
+          to: message.to,
+          metadata: message.metadata,
+          occurred_at: new Date(item.occurredAt).toISOString(),
+          ...(item.link ? { link: item.link } : {}),
+        },
+      },
+      ctx.now,
+      UPDATE_APPLIED,
+    ),
+  ]);
+  return { state: "applied" };
+}
+
+async function applyTemplateStatus(
+  ctx: LifecycleContext,
+  row: InboundEventRow,
+  item: TemplateStatusItem,
+): Promise<Outcome> {
+  if (item.status !== "approved" && item.status !== "rejected") {
+    return {
+      state: "ignored",
+      note: `Meta reported ${item.providerEvent}; only approvals and rejections change a template.`,
+    };
+  }
+  const scope = and(eq(templates.tenantId, row.tenantId), eq(templates.environment, row.environment));
+  const [template] = await ctx.db
+    .select()
+    .from(templates)
+    .where(and(scope, eq(templates.providerTemplateId, item.providerTemplateId)))
+    .limit(1);
+  if (!template) {
+    return {
+      state: "ignored",
+      note: `No template with Meta id ${item.providerTemplateId} (${item.templateName}).`,
+    };
+  }
+  if (template.status === item.status) return { state: "ignored", note: `Already ${item.status}.` };
+  const rejectionReason = item.status === "rejected" ? (item.reason ?? "Rejected by Meta.") : null;
+  await commit(ctx.env, ctx.db, [
+    ctx.db
+      .update(templates)
+      .set({ status: item.status, rejectionReason, updatedAt: ctx.now })
+      .where(and(eq(templates.id, template.id), eq(templates.status, template.status))),
+    ...emitGuardedEvent(
+      ctx.db,
+      {
+        tenantId: template.tenantId,
+        environment: template.environment,
+        type: item.status === "approved" ? "template.approved" : "template.rejected",
+        subjectId: template.id,
+        data: {
+          id: template.id,
+          name: template.name,
+          language: template.language,
+          status: item.status,
+          rejection_reason: rejectionReason,
+        },
+      },
+      ctx.now,
+      UPDATE_APPLIED,
+    ),
+  ]);
+  return { state: "applied" };
+}
+
+/**
+ * A customer's message: find the contact by address (or by an external id equal to the address) or create
+ * one, open or extend the conversation's window, store the message, and emit `message.received` (plus
+ * `contact.identified` when a conversation starts with a contact the tenant already had). Two batches: the
+ * first converges contact and conversation whatever runs concurrently, the second records the message once.
+ */
+async function applyMessage(
+  ctx: LifecycleContext,
+  row: InboundEventRow,
+  item: MessageItem,
+): Promise<Outcome> {
+  const { db, now } = ctx;
+  const source = sourceOf(row);
+  const t = row.tenantId;
+  const e = row.environment;
+  const address = item.from;
+  const newContactId = newId("contact");
+  const newConversationId = newId("conversation");
+  const occurredAt = new Date(item.occurredAt);
+  const addressRow = and(
+    eq(contactAddresses.tenantId, t),
+    eq(contactAddresses.environment, e),
+    eq(contactAddresses.channel, source.channel),
+    eq(contactAddresses.address, address),
+  );
+  const repliedTo =
+    item.content.type === "reaction"
+      ? item.content.reactedToProviderMessageId
+      : item.replyToProviderMessageId;
+
+  const first = await db.batch([
+    // A contact whose external id is this address counts as a match (tenants often key people by phone).
+    db.insert(contacts).select(sql`
+      SELECT ${newContactId}, ${t}, ${e}, NULL, ${item.profileName ?? null}, '[]', '{}', ${now.getTime()}, ${now.getTime()}
+      WHERE NOT EXISTS (SELECT 1 FROM contact_addresses WHERE tenant_id = ${t} AND environment = ${e}
+          AND channel = ${source.channel} AND address = ${address})
+        AND NOT EXISTS (SELECT 1 FROM contacts WHERE tenant_id = ${t} AND environment = ${e} AND external_id = ${address})`),
+    db.insert(contactAddresses).select(sql`
+      SELECT ${t}, ${e}, ${source.channel}, ${address}, c.id, ${now.getTime()} FROM contacts c
+      WHERE c.tenant_id = ${t} AND c.environment = ${e} AND (c.id = ${newContactId} OR c.external_id = ${address})
+        AND NOT EXISTS (SELECT 1 FROM contact_addresses WHERE tenant_id = ${t} AND environment = ${e}
+          AND channel = ${source.channel} AND address = ${address})
+      LIMIT 1`),
+    db
+      .insert(conversations)
+      .values({
+        id: newConversationId,
+        tenantId: t,
+        environment: e,
+        channel: source.channel,
+        address,
+        contactId: sql`(SELECT contact_id FROM contact_addresses WHERE tenant_id = ${t} AND environment = ${e} AND channel = ${source.channel} AND address = ${address})`,
+        lastInboundAt: occurredAt,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .onConflictDoUpdate({
+        target: [
+          conversations.tenantId,
+          conversations.environment,
+          conversations.channel,
+          conversations.address,
+        ],
+        set: {
+          lastInboundAt: sql`max(${conversations.lastInboundAt}, excluded.last_inbound_at)`,
+          contactId: sql`coalesce(excluded.contact_id, ${conversations.contactId})`,
+          updatedAt: now,
+        },
+      })
+      .returning(),
+    db.select({ contactId: contactAddresses.contactId }).from(contactAddresses).where(addressRow),
+    db
+      .select({ id: messages.id })
+      .from(messages)
+      .where(
+        and(
+          eq(messages.providerMessageId, repliedTo ?? ""),
+          eq(messages.tenantId, t),
+          eq(messages.environment, e),
+        ),
+      )
+      .limit(1),
+  ]);
+  const conversation = (first[2] as ConversationRow[])[0];
+  if (!conversation) throw new Error("conversation upsert returned no row");
+  const contactId = (first[3] as { contactId: string }[])[0]?.contactId ?? null;
+  const replyToMessageId = repliedTo ? ((first[4] as { id: string }[])[0]?.id ?? null) : null;
+  const contactExisted = contactId !== null && contactId !== newContactId;
+  const conversationStarted = conversation.id === newConversationId;
+
+  const message: InboundMessageRow = {
+    id: newId("inboundMessage"),
+    tenantId: t,
+    environment: e,
+    conversationId: conversation.id,
+    contactId,
+    channel: source.channel,
+    channelId: row.channelId,
+    from: address,
+    to: item.to,
+    providerMessageId: item.providerMessageId,
+    content: item.content,
+    profileName: item.profileName ?? null,
+    replyToMessageId,
+    receivedAt: occurredAt,
+    createdAt: now,
+  };
+  const rendered = renderInboundMessage(message);
+  await commit(ctx.env, db, [
+    db.insert(inboundMessages).values(message).onConflictDoNothing(),
+    ...emitGuardedEvent(
+      db,
+      { tenantId: t, environment: e, type: "message.received", subjectId: message.id, data: rendered },
+      now,
+      UPDATE_APPLIED,
+    ),
+    ...(contactExisted && conversationStarted
+      ? emitGuardedEvent(
+          db,
+          {
+            tenantId: t,
+            environment: e,
+            type: "contact.identified",
+            subjectId: contactId,
+            data: {
+              id: contactId,
+              channel: source.channel,
+              address,
+              conversation_id: conversation.id,
+              message_id: message.id,
+            },
+          },
+          now,
+          sql`EXISTS (SELECT 1 FROM inbound_messages WHERE id = ${message.id})`,
+        )
+      : []),
+    markApplied(db, row, now),
+  ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  return { state: "applied" };
+}
+
+async function applyItem(ctx: LifecycleContext, row: InboundEventRow): Promise<Outcome> {
+  const item = row.item;
+  switch (item.kind) {
+    case "status":
+      return applyStatus(ctx, row, item);
+    case "message":
+      return applyMessage(ctx, row, item);
+    case "template_status":
+      return applyTemplateStatus(ctx, row, item);
+    case "engagement":
+      return applyEngagement(ctx, row, item);
+    case "notice":
+      return { state: "ignored", note: `${item.type}${item.reason ? `: ${item.reason}` : ""}` };
+  }
+}
+
+/** Applies one stored item and records the outcome (held items get a deadline the first time). */
+export async function processInboundEvent(ctx: LifecycleContext, row: InboundEventRow): Promise<Outcome> {
+  const outcome = await applyItem(ctx, row);
+  if (outcome.state === "applied") {
+    await markApplied(ctx.db, row, ctx.now);
+    return outcome;
+  }
+  const holdUntil =
+    outcome.state === "held" ? (row.holdUntil ?? new Date(row.receivedAt.getTime() + HOLD_MS)) : null;
+  const expired = outcome.state === "held" && holdUntil !== null && holdUntil <= ctx.now;
+  await ctx.db
+    .update(inboundEvents)
+    .set({ state: expired ? "expired" : outcome.state, note: outcome.note, processedAt: ctx.now, holdUntil })
+    .where(and(eq(inboundEvents.id, row.id), inArray(inboundEvents.state, ["pending", "held"])));
+  return outcome;
+}
+
+/** The `inbound` job: process the pending items it names, then drop its outbox row. */
+export async function processInboundJob(env: Env, db: Db, outboxId: string, ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += ID_SLICE) {
+    const rows = await db
+      .select()
+      .from(inboundEvents)
+      .where(and(inArray(inboundEvents.id, ids.slice(i, i + ID_SLICE)), eq(inboundEvents.state, "pending")))
+      .orderBy(inboundEvents.occurredAt);
+    for (const row of rows) await processInboundEvent({ env, db, now: new Date() }, row);
+  }
+  await deleteOutboxRow(db, outboxId);
+}
+
+/** Held receipts are retried this many at a time per cron tick. */
+const HELD_SWEEP_LIMIT = 200;
+
+/**
+ * The cron's share: retry held receipts whose message has appeared since (a receipt can beat our own record
+ * of the provider's id), and expire the ones held too long.
+ */
+export async function sweepHeldInbound(env: Env, now: Date): Promise<{ applied: number; expired: number }> {
+  const db = createDb(env.DB);
+  const ready = await db
+    .select()
+    .from(inboundEvents)
+    .where(
+      and(
+        eq(inboundEvents.state, "held"),
+        sql`EXISTS (SELECT 1 FROM messages m WHERE m.provider_message_id = ${inboundEvents.providerMessageId}
+          AND m.tenant_id = ${inboundEvents.tenantId} AND m.environment = ${inboundEvents.environment})`,
+      ),
+    )
+    .limit(HELD_SWEEP_LIMIT);
+  let applied = 0;
+  for (const row of ready) {
+    const outcome = await processInboundEvent({ env, db, now }, row);
+    if (outcome.state === "applied") applied++;
+  }
+  const expired = await db
+    .update(inboundEvents)
+    .set({ state: "expired", processedAt: now })
+    .where(and(eq(inboundEvents.state, "held"), lt(inboundEvents.holdUntil, now)));
+  return { applied, expired: expired.meta.changes };
+}

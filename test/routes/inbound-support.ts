@@ -1,0 +1,146 @@
+import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import { twilioSignature } from "../../src/inbound/verify";
+import { fakeMeta, fakeResend, fakeTwilio } from "../fakes/client";
+import { call, json, type SeededKey } from "../helpers";
+
+/** Signing the way each provider signs its webhooks, for tests that play the provider. */
+
+async function hmac(hash: "SHA-256" | "SHA-1", key: Uint8Array, data: string): Promise<Uint8Array> {
+  const cryptoKey = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", cryptoKey, new TextEncoder().encode(data)));
+}
+
+const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+const base64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+
+/** Meta: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app secret>`. */
+export async function metaSignature(appSecret: string, body: string): Promise<string> {
+  return `sha256=${hex(await hmac("SHA-256", new TextEncoder().encode(appSecret), body))}`;
+}
+
+/** Svix (Resend): `v1,<base64 HMAC-SHA256 of "id.timestamp.body" with the base64 part of whsec_…>`. */
+export async function svixHeaders(secret: string, id: string, body: string, at = new Date()) {
+  const timestamp = String(Math.floor(at.getTime() / 1000));
+  const key = Uint8Array.from(atob(secret.slice("whsec_".length)), (c) => c.charCodeAt(0));
+  const signature = base64(await hmac("SHA-256", key, `${id}.${timestamp}.${body}`));
+  return { "svix-id": id, "svix-timestamp": timestamp, "svix-signature": `v1,${signature}` };
+}
+
+export function newSvixSecret(): string {
+  return `whsec_${base64(crypto.getRandomValues(new Uint8Array(24)))}`;
+}
+
+/** POSTs a Meta webhook body to a channel's URL, signed with `appSecret` (or with the given header). */
+export async function postMeta(
+  channelId: string,
+  appSecret: string,
+  payload: unknown,
+  signature?: string | null,
+) {
+  const body = typeof payload === "string" ? payload : JSON.stringify(payload);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  const header = signature === undefined ? await metaSignature(appSecret, body) : signature;
+  if (header !== null) headers["x-hub-signature-256"] = header;
+  return call("POST", `/inbound/whatsapp/${channelId}`, { rawBody: body, headers });
+}
+
+/** POSTs Twilio form parameters to `/inbound/twilio/{channel}/{kind}`, signed as Twilio signs them. */
+export async function postTwilio(
+  channelId: string,
+  authToken: string,
+  kind: "status" | "messages",
+  params: Record<string, string>,
+  options: { tamper?: (form: string) => string; unsigned?: boolean } = {},
+) {
+  const path = `/inbound/twilio/${channelId}/${kind}`;
+  const signature = await twilioSignature(`http://localhost${path}`, params, authToken);
+  let form = new URLSearchParams(params).toString();
+  if (options.tamper) form = options.tamper(form);
+  const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
+  if (!options.unsigned) headers["x-twilio-signature"] = signature;
+  return call("POST", path, { rawBody: form, headers });
+}
+
+export async function postResend(
+  channelId: string,
+  secret: string,
+  svixId: string,
+  event: unknown,
+  options: { at?: Date; body?: string } = {},
+) {
+  const signed = JSON.stringify(event);
+  const headers = {
+    "content-type": "application/json",
+    ...(await svixHeaders(secret, svixId, signed, options.at)),
+  };
+  return call("POST", `/inbound/resend/${channelId}`, { rawBody: options.body ?? signed, headers });
+}
+
+export async function connectChannel(live: SeededKey, body: Record<string, unknown>) {
+  const res = await call("POST", "/v1/channels", { key: live.secret, body });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return json<{ id: string; config: Record<string, string>; inbound_url: string }>(res);
+}
+
+export async function whatsAppChannel(live: SeededKey, templateStatus: "PENDING" | "APPROVED" = "APPROVED") {
+  const meta = fakeMeta();
+  const account = await meta.createAccount({ templateStatus });
+  const channel = await connectChannel(live, {
+    type: "whatsapp",
+    name: "Main number",
+    phone_number_id: account.phoneNumberId,
+    waba_id: account.wabaId,
+    access_token: account.accessToken,
+    app_secret: account.appSecret,
+  });
+  return { meta, account, channel };
+}
+
+export async function smsChannel(live: SeededKey) {
+  const twilio = fakeTwilio();
+  const account = await twilio.createAccount();
+  const channel = await connectChannel(live, {
+    type: "sms",
+    name: "SMS",
+    account_sid: account.accountSid,
+    auth_token: account.authToken,
+    from: account.from,
+  });
+  return { twilio, account, channel };
+}
+
+export async function emailChannel(live: SeededKey, webhookSecret?: string) {
+  const resend = fakeResend();
+  const account = await resend.createAccount();
+  const channel = await connectChannel(live, {
+    type: "email",
+    name: "Email",
+    api_key: account.apiKey,
+    from: account.from,
+    ...(webhookSecret ? { webhook_secret: webhookSecret } : {}),
+  });
+  return { resend, account, channel };
+}
+
+/** Rows of a table for a tenant, straight from D1. */
+export async function rowsOf<T = Record<string, unknown>>(sql: string, ...binds: unknown[]): Promise<T[]> {
+  return (
+    await env.DB.prepare(sql)
+      .bind(...binds)
+      .all<T>()
+  ).results;
+}
+
+/** Polls `read` until `predicate` holds (bounded: 10 s). */
+export async function eventually<T>(read: () => Promise<T>, predicate: (value: T) => boolean, what: string) {
+  const deadline = Date.now() + 10_000;
+  let last: T = await read();
+  while (!predicate(last)) {
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not reached; last ${JSON.stringify(last).slice(0, 500)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    last = await read();
+  }
+  return last;
+}
