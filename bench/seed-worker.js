@@ -13,11 +13,13 @@
 import { and, eq } from "drizzle-orm";
 import { createApiKey, createTenant } from "../src/db/api-keys";
 import { createDb } from "../src/db/client";
-import { wallets, webhookEndpoints } from "../src/db/schema";
+import { channels, wallets, webhookEndpoints } from "../src/db/schema";
 import { ensureWallet } from "../src/db/wallet";
 import { hashKeySecret, SCOPES } from "../src/domain/api-keys";
 import { newId } from "../src/ids";
+import { encryptSecrets } from "../src/secrets";
 import { sealEndpointSecret } from "../src/webhooks/endpoint-secrets";
+import { INBOUND_CHANNEL } from "./lib/inbound-channel.mjs";
 
 // The most the API lets a key have (src/routes/api-keys.ts RateLimitSchema): the per-key limiter runs on
 // every request, as it would for a customer, but never refuses one at the rates a benchmark reaches.
@@ -53,6 +55,7 @@ export default {
     for (let i = 0; i < extraKeys; i++) await newKey(tenant.id, `bench-extra-${i}`);
     const baselineTenant = await createTenant(db, "bench-baseline", new Date());
     const webhook = await seedWebhookTenant(env, db, newKey, webhookUrl, now);
+    await seedInboundChannel(env, db, tenant.id, now);
     for (const tenantId of [tenant.id, baselineTenant.id, webhook.tenantId]) {
       const scope = { tenantId, environment: "test" };
       await ensureWallet(db, scope, now);
@@ -101,4 +104,26 @@ async function seedWebhookTenant(env, db, newKey, webhookUrl, now) {
     updatedAt: now,
   });
   return { tenantId: tenant.id, endpointId, secret };
+}
+
+/**
+ * The inbound case's WhatsApp channel (live, in the caller's tenant), with the fixed id and app secret
+ * bench/cases.mjs signs its Meta webhooks with; credentials encrypted by the app's own code.
+ */
+async function seedInboundChannel(env, db, tenantId, now) {
+  await db.insert(channels).values({
+    id: INBOUND_CHANNEL.id,
+    tenantId,
+    environment: "live",
+    type: "whatsapp",
+    name: "bench inbound",
+    config: { phone_number_id: "106540352242922", waba_id: "102290129340398", verify_token: "vt_bench" },
+    secretsCiphertext: await encryptSecrets(
+      { access_token: "EAAG-bench", app_secret: INBOUND_CHANNEL.appSecret },
+      env.SECRETS_ENCRYPTION_KEY,
+      tenantId,
+    ),
+    createdAt: now,
+    deletedAt: null,
+  });
 }

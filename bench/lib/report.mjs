@@ -174,7 +174,7 @@ export function pathSummary(s, costRequests) {
       .join(", ");
     out.push("");
     out.push(
-      `  Per accepted message (cost pass: ${costRequests} sequential requests, every one ${s.expectStatus}; ` +
+      `  Per accepted request (cost pass: ${costRequests} sequential requests, every one ${s.expectStatus}; ` +
         "'a + b' = before the response + in waitUntil):",
     );
     out.push(`    D1 queries (round trips)  ${both("d1RoundTrips")}   of which batches ${both("d1Batches")}`);
@@ -187,17 +187,24 @@ export function pathSummary(s, costRequests) {
     out.push(`    DO calls                  ${both("doCalls")}`);
     out.push(`    queue sends               ${both("queueCalls")} calls, ${both("queueMessages")} messages`);
     const i = p.inline;
-    const shape =
-      i.doCalls === 1 && i.d1Batches === 1 && i.queueCalls === 1 && i.d1RoundTrips - i.d1Batches === 1;
-    out.push(
-      `    before the response: ${fmt(i.doCalls, 2)} DO call, ${fmt(i.d1Batches, 2)} D1 batch, ` +
-        `${fmt(i.queueCalls, 2)} queue send, ${fmt(i.d1RoundTrips - i.d1Batches, 2)} other D1 queries ` +
-        `(the auth key lookup is 1) → ${shape ? "as the aim asks" : "NOT the shape the aim asks for"}`,
-    );
+    // The send path's aim: one KeyGate call, one D1 batch and one queue send, besides the auth key lookup.
+    if (s.aim !== null) {
+      const shape =
+        i.doCalls === 1 && i.d1Batches === 1 && i.queueCalls === 1 && i.d1RoundTrips - i.d1Batches === 1;
+      out.push(
+        `    before the response: ${fmt(i.doCalls, 2)} DO call, ${fmt(i.d1Batches, 2)} D1 batch, ` +
+          `${fmt(i.queueCalls, 2)} queue send, ${fmt(i.d1RoundTrips - i.d1Batches, 2)} other D1 queries ` +
+          `(the auth key lookup is 1) → ${shape ? "as the aim asks" : "NOT the shape the aim asks for"}`,
+      );
+    }
   }
   const accepted = s.runs
     .filter((r) => r.accepted !== null)
-    .map((r) => `c=${r.connections}: ${r.accepted} accepted, ${r.newMessages ?? "-"} new messages rows`);
+    .map(
+      (r) =>
+        `c=${r.connections}: ${r.accepted} accepted` +
+        (r.newMessages ? `, ${r.newMessages} new messages rows` : ""),
+    );
   if (accepted.length > 0) {
     out.push(`    timed runs: ${accepted.join("; ")} (requests in flight when a run stops land too)`);
   }
