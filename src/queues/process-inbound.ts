@@ -33,7 +33,8 @@ import { applyReceipt, type LifecycleContext } from "./message-lifecycle";
 /** How long a receipt for a provider message id we do not know yet is kept and retried. */
 export const HOLD_MS = 72 * 3_600_000;
 
-type Outcome = { state: "applied" } | { state: "held" | "ignored"; note: string };
+/** `recorded`: the applier already marked the item applied in its own batch (it guards an event). */
+type Outcome = { state: "applied"; recorded?: true } | { state: "held" | "ignored"; note: string };
 
 const sourceOf = (row: InboundEventRow): InboundSource => ({
   tenantId: row.tenantId,
@@ -120,7 +121,7 @@ async function applyEngagement(
       UPDATE_APPLIED,
     ),
   ]);
-  return { state: "applied" };
+  return { state: "applied", recorded: true };
 }
 
 async function applyTemplateStatus(
@@ -313,7 +314,7 @@ async function applyMessage(
       : []),
     markApplied(db, row, now),
   ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-  return { state: "applied" };
+  return { state: "applied", recorded: true };
 }
 
 async function applyItem(ctx: LifecycleContext, row: InboundEventRow): Promise<Outcome> {
@@ -336,7 +337,7 @@ async function applyItem(ctx: LifecycleContext, row: InboundEventRow): Promise<O
 export async function processInboundEvent(ctx: LifecycleContext, row: InboundEventRow): Promise<Outcome> {
   const outcome = await applyItem(ctx, row);
   if (outcome.state === "applied") {
-    await markApplied(ctx.db, row, ctx.now);
+    if (!outcome.recorded) await markApplied(ctx.db, row, ctx.now);
     return outcome;
   }
   const holdUntil =

@@ -30,6 +30,8 @@ const ChannelParam = z.object({
 
 const Ack = z.object({ received: z.literal(true), stored: z.number().int() }).openapi("InboundAck");
 
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
+
 const INBOUND_ERRORS: ErrorCode[] = [
   "inbound_signature_invalid",
   "inbound_payload_invalid",
@@ -37,12 +39,14 @@ const INBOUND_ERRORS: ErrorCode[] = [
   "payload_too_large",
 ];
 
-function providerRoute(
-  path: string,
-  summary: string,
-  description: string,
-  extra: Record<number, unknown> = {},
-) {
+const AckResponse = {
+  description: "Verified and stored (`stored`: items new to us; a redelivery stores 0).",
+  content: { "application/json": { schema: Ack } },
+};
+
+function providerRoute<
+  const Ok extends { description: string; content: Record<string, { schema: z.ZodType }> },
+>(path: string, summary: string, description: string, ok: Ok) {
   return createRoute({
     method: "post",
     path,
@@ -51,11 +55,7 @@ function providerRoute(
     description,
     security: [],
     request: { params: ChannelParam },
-    responses: {
-      200: { description: "Verified and stored.", content: { "application/json": { schema: Ack } } },
-      ...extra,
-      ...errorResponses(...INBOUND_ERRORS),
-    },
+    responses: { 200: ok, ...errorResponses(...INBOUND_ERRORS) },
   });
 }
 
@@ -88,6 +88,7 @@ const metaRoute = providerRoute(
   "Meta's `whatsapp_business_account` webhooks: `statuses[]` move your messages forward, `messages[]` become " +
     "inbound messages, `message_template_status_update` updates templates. Signed with `X-Hub-Signature-256` " +
     "(HMAC-SHA256 of the raw body with the channel's app secret).",
+  AckResponse,
 );
 
 const twilioStatusRoute = providerRoute(
@@ -95,6 +96,7 @@ const twilioStatusRoute = providerRoute(
   "Twilio status callback",
   "Twilio's `StatusCallback` for messages sent through the channel (form-encoded), signed with " +
     "`X-Twilio-Signature` (HMAC-SHA1 with the auth token over the URL and the sorted parameters).",
+  AckResponse,
 );
 
 const twilioMessagesRoute = providerRoute(
@@ -102,6 +104,10 @@ const twilioMessagesRoute = providerRoute(
   "Twilio incoming message",
   "Set as the number's (or messaging service's) incoming-message webhook. Answers empty TwiML, so Twilio " +
     "sends no automatic reply.",
+  {
+    description: "Verified and stored; empty TwiML.",
+    content: { "text/xml": { schema: z.string().openapi({ example: EMPTY_TWIML }) } },
+  },
 );
 
 const resendRoute = providerRoute(
@@ -109,6 +115,7 @@ const resendRoute = providerRoute(
   "Resend webhook",
   "Resend email events (`email.delivered`, `email.bounced`, `email.complained`, `email.opened`, …), signed " +
     "by Svix (`svix-id`, `svix-timestamp`, `svix-signature`) with the channel's `webhook_secret`.",
+  AckResponse,
 );
 
 async function channelOr404(c: Context<AppBindings>, type: ChannelRow["type"]): Promise<ChannelRow> {
@@ -185,9 +192,7 @@ export const inboundRouter = newRouter()
   .openapi(twilioStatusRoute, async (c) => c.json({ received: true as const, stored: await twilio(c) }, 200))
   .openapi(twilioMessagesRoute, async (c) => {
     await twilio(c);
-    return c.body('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', 200, {
-      "Content-Type": "text/xml; charset=utf-8",
-    }) as never;
+    return c.body(EMPTY_TWIML, 200, { "Content-Type": "text/xml; charset=utf-8" });
   })
   .openapi(resendRoute, async (c) => {
     const row = await channelOr404(c, "email");
