@@ -108,6 +108,20 @@ describe("POST /v1/sandbox/inbound", () => {
       await call("GET", `/v1/conversations/${list.data[0].id}/messages`, { key: tenant.secret }),
     );
     expect(messages.data.map((m: any) => m.direction)).toEqual(["inbound", "inbound", "outbound"]);
+
+    // Deleting the contact keeps the conversation, unlinked; the customer's next message links a new one.
+    await call("DELETE", `/v1/contacts/${contact.id}`, { key: tenant.secret });
+    const unlinked = await json(
+      await call("GET", `/v1/conversations/${list.data[0].id}`, { key: tenant.secret }),
+    );
+    expect(unlinked.contact_id).toBeNull();
+    const again = await json(await simulate(tenant.secret, { from: CUSTOMER, text: "Olá de novo" }));
+    expect(again.contact_id).toMatch(/^con_/);
+    expect(again.contact_id).not.toBe(contact.id);
+    const relinked = await json(
+      await call("GET", `/v1/conversations/${list.data[0].id}`, { key: tenant.secret }),
+    );
+    expect(relinked.contact_id).toBe(again.contact_id);
   });
 
   it("an SMS reply works the same way, through Twilio's format", async () => {
