@@ -1,10 +1,18 @@
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import {
+  audioMessage,
+  buttonReplyMessage,
   deliveredStatus,
+  documentMessage,
   failedStatus,
+  imageMessage,
   inboundWebhook,
+  listReplyMessage,
+  locationMessage,
   messagesWebhook,
+  quickReplyMessage,
+  reactionMessage,
   readStatus,
   replyTextMessage,
   sentStatus,
@@ -306,6 +314,67 @@ describe("Meta WhatsApp webhooks", () => {
     );
     expect(rest.data.map((m: any) => [m.id, m.direction])).toEqual([[id, "outbound"]]);
     expect(rest.next_cursor).toBeNull();
+  });
+
+  it("every kind of customer message Meta sends becomes an inbound message, answers and reactions linked to ours", async () => {
+    const live = await liveTenant();
+    const { account, channel } = await whatsAppChannel(live);
+    const { id, wamid } = await sentWhatsApp(live.secret);
+    const kinds = [
+      imageMessage,
+      audioMessage,
+      documentMessage,
+      locationMessage,
+      quickReplyMessage,
+      buttonReplyMessage,
+      listReplyMessage,
+      { ...reactionMessage, reaction: { message_id: wamid, emoji: "👍" } },
+    ].map((message, i) => ({
+      ...message,
+      id: `wamid.kind-${i}-${crypto.randomUUID()}`,
+      ...("context" in message ? { context: { from: "15550783881", id: wamid } } : {}),
+    }));
+    // One webhook can carry several messages (Meta batches them).
+    const res = await postMeta(
+      channel.id,
+      account.appSecret,
+      messagesWebhook({ contacts: [{ profile: { name: "Ana Souza" }, wa_id: TO_DIGITS }], messages: kinds }),
+    );
+    expect(await json(res)).toEqual({ received: true, stored: kinds.length });
+    const received = await eventually(
+      () =>
+        rowsOf<{ data: string }>(
+          "SELECT data FROM events WHERE tenant_id = ? AND type = 'message.received' ORDER BY id",
+          live.tenantId,
+        ),
+      (rows) => rows.length === kinds.length,
+      "every message received",
+    );
+    const byProviderId = new Map(
+      received.map((r) => JSON.parse(r.data)).map((d) => [d.provider_message_id, d] as const),
+    );
+    const got = kinds.map((k) => byProviderId.get(k.id));
+    expect(got.map((d) => d?.content.type)).toEqual([
+      "media",
+      "media",
+      "media",
+      "location",
+      "button_reply",
+      "button_reply",
+      "list_reply",
+      "reaction",
+    ]);
+    expect(got[0]?.content).toMatchObject({ media_type: "image", media_id: "1037543291543636" });
+    expect(got[2]?.content).toMatchObject({ media_type: "document", filename: "nota-fiscal-4521.pdf" });
+    expect(got[3]?.content).toMatchObject({ latitude: -23.561414, longitude: -46.655881, name: "MASP" });
+    expect(got[4]?.content).toMatchObject({ text: "Confirmar", payload: "CONFIRM_ORDER_4521" });
+    expect(got[6]?.content).toMatchObject({ id: "slot-0900", title: "09:00" });
+    expect(got[7]?.content).toEqual({ type: "reaction", emoji: "👍", reacted_to_provider_message_id: wamid });
+    // Replies, taps and the reaction all point at our message; the others answer nothing.
+    expect(got.map((d) => d?.reply_to?.message_id ?? null)).toEqual([null, null, null, null, id, id, id, id]);
+    // One conversation and one contact for all of them.
+    expect(new Set(got.map((d) => d?.conversation_id)).size).toBe(1);
+    expect(new Set(got.map((d) => d?.contact_id)).size).toBe(1);
   });
 
   it("a template status update approves the template and emits template.approved", async () => {
