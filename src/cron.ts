@@ -73,6 +73,7 @@ export async function runScheduled(env: Env, now: Date) {
     ...webhooks,
     heldReceiptsApplied: heldReceipts.applied,
     heldReceiptsExpired: heldReceipts.expired,
+    inboundItemsPurged: heldReceipts.purged,
     auditLogsPurged: audit.meta.changes,
     secretsPurged: secrets.meta.changes,
   };

@@ -365,12 +365,21 @@ export async function processInboundJob(env: Env, db: Db, outboxId: string, ids:
 
 /** Held receipts are retried this many at a time per cron tick. */
 const HELD_SWEEP_LIMIT = 200;
+/**
+ * Processed items are kept this long, which is also how long a redelivered callback is recognised: far
+ * beyond the providers' own retry windows (Meta retries for up to 7 days, Svix for about 5).
+ */
+export const INBOUND_RETENTION_MS = 30 * 86_400_000;
+const PURGE_LIMIT = 1000;
 
 /**
  * The cron's share: retry held receipts whose message has appeared since (a receipt can beat our own record
- * of the provider's id), and expire the ones held too long.
+ * of the provider's id), expire the ones held too long, and purge processed items past the retention.
  */
-export async function sweepHeldInbound(env: Env, now: Date): Promise<{ applied: number; expired: number }> {
+export async function sweepHeldInbound(
+  env: Env,
+  now: Date,
+): Promise<{ applied: number; expired: number; purged: number }> {
   const db = createDb(env.DB);
   const ready = await db
     .select()
@@ -388,9 +397,17 @@ export async function sweepHeldInbound(env: Env, now: Date): Promise<{ applied: 
     const outcome = await processInboundEvent({ env, db, now }, row);
     if (outcome.state === "applied") applied++;
   }
-  const expired = await db
-    .update(inboundEvents)
-    .set({ state: "expired", processedAt: now })
-    .where(and(eq(inboundEvents.state, "held"), lt(inboundEvents.holdUntil, now)));
-  return { applied, expired: expired.meta.changes };
+  const cutoff = now.getTime() - INBOUND_RETENTION_MS;
+  const [expired, purged] = await db.batch([
+    db
+      .update(inboundEvents)
+      .set({ state: "expired", processedAt: now })
+      .where(and(eq(inboundEvents.state, "held"), lt(inboundEvents.holdUntil, now))),
+    // Pending and held items stay whatever their age: they still have work to do.
+    db.delete(inboundEvents).where(
+      sql`rowid IN (SELECT rowid FROM inbound_events WHERE state IN ('applied', 'ignored', 'expired')
+        AND received_at < ${cutoff} LIMIT ${PURGE_LIMIT})`,
+    ),
+  ]);
+  return { applied, expired: expired.meta.changes, purged: purged.meta.changes };
 }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { approvedTemplate, call, expectError, json, seedTenant, send, waitForMessage } from "../helpers";
+import {
+  approvedTemplate,
+  call,
+  expectError,
+  json,
+  runCron,
+  seedTenant,
+  send,
+  waitForMessage,
+} from "../helpers";
 import { eventually, rowsOf } from "./inbound-support";
 
 const CUSTOMER = "+5511987650000";
@@ -230,5 +239,28 @@ describe("sandbox receipts", () => {
     const failed = await waitForMessage(tenant.secret, accepted.id, (m) => m.status === "failed");
     expect(failed.error.code).toBe("131026");
     expect(failed.cost).toBe("0.0000");
+  });
+});
+
+describe("retention", () => {
+  it("processed inbound items are purged after 30 days; the conversation and its messages stay", async () => {
+    const tenant = await seedTenant();
+    const inbound = await json(await simulate(tenant.secret, { from: CUSTOMER, text: "Oi" }));
+    const count = async () =>
+      (
+        await rowsOf<{ n: number }>(
+          "SELECT count(*) AS n FROM inbound_events WHERE tenant_id = ?",
+          tenant.tenantId,
+        )
+      )[0]?.n;
+    expect(await count()).toBe(1);
+    await runCron(Date.now() + 29 * 86_400_000);
+    expect(await count()).toBe(1);
+    await runCron(Date.now() + 31 * 86_400_000);
+    expect(await count()).toBe(0);
+    const messages = await json(
+      await call("GET", `/v1/conversations/${inbound.conversation_id}/messages`, { key: tenant.secret }),
+    );
+    expect(messages.data.map((m: any) => m.id)).toEqual([inbound.id]);
   });
 });
