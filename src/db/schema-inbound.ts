@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { InboundContent, InboundItem } from "../domain/inbound/types";
 
@@ -39,6 +40,8 @@ export const inboundEvents = sqliteTable(
   (t) => [
     uniqueIndex("inbound_events_dedupe").on(t.tenantId, t.environment, t.channelId, t.dedupeKey),
     index("inbound_events_state").on(t.state, t.receivedAt),
+    // Every send looks for receipts that overtook it; held ones are few, so the index stays small.
+    index("inbound_events_held").on(t.providerMessageId).where(sql`${t.state} = 'held'`),
   ],
 );
 

@@ -1,15 +1,23 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
-import { type HopRecord, type MessageRow, type MessageStatus, messages, outbox } from "../db/schema";
+import {
+  type HopRecord,
+  type MessageRow,
+  type MessageStatus,
+  messages,
+  type OutboxRow,
+  outbox,
+} from "../db/schema";
 import { isOverdraft, walletMovement } from "../db/wallet";
 import type { ReceiptStatus } from "../domain/inbound/types";
 import { canAdvance } from "../domain/message-status";
 import { estimateCost, type WhatsAppCategory } from "../domain/pricing";
 import type { Env } from "../env";
+import { newId } from "../ids";
 import type { Channel, MessageContent } from "../providers/types";
 import { commit, type EventType, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
-import { enqueue, newOutboxRow } from "./jobs";
+import { enqueue, JOB_LEASE_MS, newOutboxRow } from "./jobs";
 
 /**
  * Every state change of a message after it was accepted: each one is one D1 batch (message row + event +
@@ -105,6 +113,25 @@ export function costOfHop(
     .amountMicros;
 }
 
+/**
+ * Receipts that overtook this send (the provider's webhook can arrive before we record its id) wait as
+ * `held` items; now that the id is known, one job processes them at once instead of at the next cron tick.
+ * An INSERT … SELECT in the send's own batch: no job (and no extra round trip) when there are none.
+ */
+function heldReceiptsJob(ctx: LifecycleContext, row: MessageRow, providerMessageId: string) {
+  const now = ctx.now.getTime();
+  return ctx.db
+    .insert(outbox)
+    .select(sql`
+      SELECT ${newId("outbox")}, 'inbound', ${row.id}, json_object('ids', json_group_array(id)), 2, ${now},
+        ${now + JOB_LEASE_MS}, 0, ${now}
+      FROM inbound_events
+      WHERE state = 'held' AND provider_message_id = ${providerMessageId}
+        AND tenant_id = ${row.tenantId} AND environment = ${row.environment}
+      HAVING count(*) > 0`)
+    .returning();
+}
+
 /** The provider accepted the hop: `sent`, plus whatever follows it (simulated receipts, a fallback deadline). */
 export async function markSent(
   ctx: LifecycleContext,
@@ -114,7 +141,8 @@ export async function markSent(
 ) {
   const hops = withHop(row, { status: "sent", providerMessageId });
   const updated = { ...row, hops, providerMessageId, status: "sent" as const };
-  await commit(ctx.env, ctx.db, [
+  const held = row.environment === "live" ? [heldReceiptsJob(ctx, row, providerMessageId)] : [];
+  const results = await commit(ctx.env, ctx.db, [
     ctx.db
       .update(messages)
       .set({
@@ -130,8 +158,10 @@ export async function markSent(
     ...messageEvent(ctx, updated, "sent", { provider_message_id: providerMessageId }),
     ctx.db.delete(outbox).where(and(eq(outbox.subjectId, row.id), eq(outbox.kind, "dispatch"))),
     ...follow.map((job) => ctx.db.insert(outbox).values(job)),
+    ...held,
   ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-  await enqueue(ctx.env, follow, ctx.now);
+  const heldJobs = held.length > 0 ? ((results.at(-1) ?? []) as OutboxRow[]) : [];
+  await enqueue(ctx.env, [...follow, ...heldJobs], ctx.now);
 }
 
 /** A retryable provider error: back to `queued` until the queue redelivers the job. */

@@ -350,13 +350,18 @@ export async function processInboundEvent(ctx: LifecycleContext, row: InboundEve
   return outcome;
 }
 
-/** The `inbound` job: process the pending items it names, then drop its outbox row. */
+/** The `inbound` job: process the pending (or held) items it names, then drop its outbox row. */
 export async function processInboundJob(env: Env, db: Db, outboxId: string, ids: string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += ID_SLICE) {
     const rows = await db
       .select()
       .from(inboundEvents)
-      .where(and(inArray(inboundEvents.id, ids.slice(i, i + ID_SLICE)), eq(inboundEvents.state, "pending")))
+      .where(
+        and(
+          inArray(inboundEvents.id, ids.slice(i, i + ID_SLICE)),
+          inArray(inboundEvents.state, ["pending", "held"]),
+        ),
+      )
       .orderBy(inboundEvents.occurredAt);
     for (const row of rows) await processInboundEvent({ env, db, now: new Date() }, row);
   }

@@ -177,10 +177,10 @@ describe("Meta WhatsApp webhooks", () => {
     expect((await json(await call("GET", `/v1/messages/${id}`, { key: live.secret }))).status).toBe("failed");
   });
 
-  it("a receipt for an unknown wamid is held, then applied by the cron once the message appears", async () => {
+  it("a receipt that overtakes the send is held, then applied as soon as the send records its wamid", async () => {
     const live = await liveTenant();
     const { meta, account, channel } = await whatsAppChannel(live);
-    const early = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEkVBUkxZUkVDRUlQVDAwMDEA";
+    const early = `wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEkVBUkxZ${crypto.randomUUID().slice(0, 8)}AA==`;
     await postMeta(channel.id, account.appSecret, statusesWebhook({ ...deliveredStatus, id: early }));
     const [held] = await eventually(
       () =>
@@ -193,7 +193,7 @@ describe("Meta WhatsApp webhooks", () => {
     );
     expect(held?.hold_until).toBeGreaterThan(Date.now() + 71 * 3_600_000);
 
-    // Meta answers the send with exactly that wamid (the receipt overtook our own record of it).
+    // Meta answers the send with exactly that wamid (its webhook beat our record of the send).
     await meta.script(
       account.scope,
       [
@@ -208,10 +208,34 @@ describe("Meta WhatsApp webhooks", () => {
       ],
       { path: "/messages" },
     );
-    const { id } = await sentWhatsApp(live.secret);
-    await runCron();
+    const { id } = await sentWhatsApp(live.secret); // no cron tick in between
     const message = await waitForMessage(live.secret, id, (m) => m.status === "delivered");
     expect(message.provider_message_id).toBe(early);
+  });
+
+  it("the minute cron applies a held receipt whose message appeared without waking it, and expires old ones", async () => {
+    const live = await liveTenant();
+    const { account, channel } = await whatsAppChannel(live);
+    const { id } = await sentWhatsApp(live.secret);
+    const lost = `wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEkxPU1Qw${crypto.randomUUID().slice(0, 8)}AA==`;
+    const stray = `wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYElNUUkFZ${crypto.randomUUID().slice(0, 8)}AA==`;
+    await postMeta(channel.id, account.appSecret, statusesWebhook({ ...deliveredStatus, id: lost }));
+    await postMeta(channel.id, account.appSecret, statusesWebhook({ ...deliveredStatus, id: stray }));
+    const states = () =>
+      rowsOf<{ provider_message_id: string; state: string }>(
+        "SELECT provider_message_id, state FROM inbound_events WHERE channel_id = ? ORDER BY provider_message_id",
+        channel.id,
+      );
+    await eventually(states, (rows) => rows.length === 2 && rows.every((r) => r.state === "held"), "held");
+    // The message comes to carry that wamid without the send's wake-up (as if its job were lost).
+    await rowsOf("UPDATE messages SET provider_message_id = ? WHERE id = ?", lost, id);
+    await runCron();
+    await waitForMessage(live.secret, id, (m) => m.status === "delivered");
+    await runCron(Date.now() + 73 * 3_600_000);
+    expect(Object.fromEntries((await states()).map((r) => [r.provider_message_id, r.state]))).toEqual({
+      [lost]: "applied",
+      [stray]: "expired",
+    });
   });
 
   it("a customer's message opens the 24-hour window: a refused free-form send is accepted, and refused again a day later", async () => {

@@ -1,0 +1,1 @@
+CREATE INDEX `inbound_events_held` ON `inbound_events` (`provider_message_id`) WHERE "inbound_events"."state" = 'held';
