@@ -108,6 +108,18 @@ describe("Meta WhatsApp webhooks", () => {
       "inbound_signature_invalid",
     );
     expect(await stored()).toHaveLength(0);
+    // Signed but not Meta's format: a 400 the sender can act on, still nothing stored.
+    await expectError(
+      await postMeta(channel.id, account.appSecret, "not json"),
+      400,
+      "inbound_payload_invalid",
+    );
+    await expectError(
+      await postMeta(channel.id, account.appSecret, { object: "page", entry: "x" }),
+      400,
+      "inbound_payload_invalid",
+    );
+    expect(await stored()).toHaveLength(0);
 
     const res = await postMeta(channel.id, account.appSecret, body);
     expect(res.status).toBe(200);
