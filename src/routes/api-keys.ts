@@ -65,8 +65,11 @@ export const ApiKeySchema = z
 
 const ApiKeyWithSecretSchema = ApiKeySchema.extend({
   secret: z.string().openapi({
-    description: "The full key. Shown only in this response; store it in a secret manager.",
-    example: "sw_test_4fZq9kW3c2b1x0yVvT8uS7rQ6pO5nM4lK3jI2hG1fE0",
+    description:
+      "The full key (`sw_test_` or `sw_live_` + 43 base64url characters). Shown only in this response; store it " +
+      "in a secret manager.",
+    // Truncated on purpose: a full-length example reads like a leaked key to secret scanners and readers.
+    example: "sw_test_4fZq9k…",
   }),
 }).openapi("ApiKeyWithSecret");
 
