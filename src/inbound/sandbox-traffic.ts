@@ -36,24 +36,23 @@ export const SANDBOX_SENDERS = {
 export function parseCallback(callback: SandboxCallback, receivedAt: Date): InboundParseResult {
   switch (callback.provider) {
     case "meta":
-      return parseMetaWebhook(JSON.parse(JSON.stringify(callback.body)), receivedAt);
+      return parseMetaWebhook(callback.body, receivedAt);
     case "twilio":
       return parseTwilioWebhook(callback.params, receivedAt);
     case "resend":
-      return parseResendEvent(JSON.parse(JSON.stringify(callback.body)), callback.svixId);
+      return parseResendEvent(callback.body, callback.svixId);
   }
 }
 
-const PROVIDER_STATUS: Record<Channel, Record<SandboxReceiptStatus, string>> = {
-  whatsapp: { sent: "sent", delivered: "delivered", read: "read", undelivered: "failed" },
-  sms: { sent: "sent", delivered: "delivered", read: "read", undelivered: "undelivered" },
-  email: {
-    sent: "email.sent",
-    delivered: "email.delivered",
-    read: "email.opened",
-    undelivered: "email.bounced",
-  },
-};
+/** A step of sandboxReceiptPlan, as the dispatcher queued it for the current hop. */
+export interface SimulatedReceipt {
+  hop: number;
+  status: SandboxReceiptStatus;
+  /** The live provider's name for it (Meta `failed`, Twilio `undelivered`, Resend `email.bounced`). */
+  providerStatus: string;
+  code?: string;
+  reason?: string;
+}
 
 /** Stores the parsed items as a webhook would, then processes them right away (we are off the request path). */
 async function ingestNow(
@@ -75,7 +74,7 @@ export async function simulateReceipt(
   env: Env,
   db: Db,
   row: MessageRow,
-  receipt: { hop: number; status: SandboxReceiptStatus; code?: string; reason?: string },
+  receipt: SimulatedReceipt,
   now: Date,
 ): Promise<void> {
   const hop = row.hops[receipt.hop];
@@ -84,7 +83,7 @@ export async function simulateReceipt(
     providerMessageId: hop.providerMessageId,
     recipient: row.to,
     status: receipt.status,
-    providerStatus: PROVIDER_STATUS[hop.channel][receipt.status],
+    providerStatus: receipt.providerStatus,
     errorCode: receipt.code,
     reason: receipt.reason,
     occurredAt: now,

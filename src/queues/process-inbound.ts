@@ -17,11 +17,12 @@ import {
 import type { EngagementItem, MessageItem, StatusItem, TemplateStatusItem } from "../domain/inbound/types";
 import type { Env } from "../env";
 import { newId } from "../ids";
-import { ID_SLICE, type InboundSource } from "../inbound/ingest";
+import { ID_SLICE } from "../inbound/ingest";
 import { renderInboundMessage } from "../routes/conversation-schemas";
 import { commit, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
 import { deleteOutboxRow } from "./jobs";
-import { applyReceipt, type LifecycleContext } from "./message-lifecycle";
+import { applyReceipt, eventData, type LifecycleContext } from "./message-lifecycle";
+import { decideTemplate } from "./template-review";
 
 /**
  * Applies stored inbound items (see persistInbound): receipts move our messages forward, customer messages
@@ -36,12 +37,8 @@ export const HOLD_MS = 72 * 3_600_000;
 /** `recorded`: the applier already marked the item applied in its own batch (it guards an event). */
 type Outcome = { state: "applied"; recorded?: true } | { state: "held" | "ignored"; note: string };
 
-const sourceOf = (row: InboundEventRow): InboundSource => ({
-  tenantId: row.tenantId,
-  environment: row.environment,
-  channelId: row.channelId,
-  channel: row.provider === "meta" ? "whatsapp" : row.provider === "twilio" ? "sms" : "email",
-});
+/** The channel a provider's items belong to. */
+const CHANNEL_OF = { meta: "whatsapp", twilio: "sms", resend: "email" } as const;
 
 /** Marks an item done, guarded so a concurrent run that got there first wins and nothing repeats. */
 const markApplied = (db: Db, row: InboundEventRow, now: Date) =>
@@ -79,7 +76,7 @@ async function applyStatus(ctx: LifecycleContext, row: InboundEventRow, item: St
   }
   const note = await applyReceipt(ctx, message, {
     status: item.status,
-    occurredAt: new Date(item.occurredAt),
+    occurredAt: row.occurredAt,
     code: item.error?.code,
     reason: item.error?.reason,
   });
@@ -108,14 +105,10 @@ async function applyEngagement(
         environment: message.environment,
         type: `message.${item.type}`,
         subjectId: message.id,
-        data: {
-          id: message.id,
-          channel: message.hops[message.hop]?.channel ?? message.channel,
-          to: message.to,
-          metadata: message.metadata,
-          occurred_at: new Date(item.occurredAt).toISOString(),
+        data: eventData(message, message.status, {
+          occurred_at: row.occurredAt.toISOString(),
           ...(item.link ? { link: item.link } : {}),
-        },
+        }),
       },
       ctx.now,
       UPDATE_APPLIED,
@@ -149,30 +142,7 @@ async function applyTemplateStatus(
   }
   if (template.status === item.status) return { state: "ignored", note: `Already ${item.status}.` };
   const rejectionReason = item.status === "rejected" ? (item.reason ?? "Rejected by Meta.") : null;
-  await commit(ctx.env, ctx.db, [
-    ctx.db
-      .update(templates)
-      .set({ status: item.status, rejectionReason, updatedAt: ctx.now })
-      .where(and(eq(templates.id, template.id), eq(templates.status, template.status))),
-    ...emitGuardedEvent(
-      ctx.db,
-      {
-        tenantId: template.tenantId,
-        environment: template.environment,
-        type: item.status === "approved" ? "template.approved" : "template.rejected",
-        subjectId: template.id,
-        data: {
-          id: template.id,
-          name: template.name,
-          language: template.language,
-          status: item.status,
-          rejection_reason: rejectionReason,
-        },
-      },
-      ctx.now,
-      UPDATE_APPLIED,
-    ),
-  ]);
+  await commit(ctx.env, ctx.db, decideTemplate(ctx.db, template, item.status, rejectionReason, ctx.now));
   return { state: "applied" };
 }
 
@@ -188,17 +158,17 @@ async function applyMessage(
   item: MessageItem,
 ): Promise<Outcome> {
   const { db, now } = ctx;
-  const source = sourceOf(row);
+  const channel = CHANNEL_OF[row.provider];
   const t = row.tenantId;
   const e = row.environment;
   const address = item.from;
   const newContactId = newId("contact");
   const newConversationId = newId("conversation");
-  const occurredAt = new Date(item.occurredAt);
+  const occurredAt = row.occurredAt;
   const addressRow = and(
     eq(contactAddresses.tenantId, t),
     eq(contactAddresses.environment, e),
-    eq(contactAddresses.channel, source.channel),
+    eq(contactAddresses.channel, channel),
     eq(contactAddresses.address, address),
   );
   const repliedTo =
@@ -211,13 +181,13 @@ async function applyMessage(
     db.insert(contacts).select(sql`
       SELECT ${newContactId}, ${t}, ${e}, NULL, ${item.profileName ?? null}, '[]', '{}', ${now.getTime()}, ${now.getTime()}
       WHERE NOT EXISTS (SELECT 1 FROM contact_addresses WHERE tenant_id = ${t} AND environment = ${e}
-          AND channel = ${source.channel} AND address = ${address})
+          AND channel = ${channel} AND address = ${address})
         AND NOT EXISTS (SELECT 1 FROM contacts WHERE tenant_id = ${t} AND environment = ${e} AND external_id = ${address})`),
     db.insert(contactAddresses).select(sql`
-      SELECT ${t}, ${e}, ${source.channel}, ${address}, c.id, ${now.getTime()} FROM contacts c
+      SELECT ${t}, ${e}, ${channel}, ${address}, c.id, ${now.getTime()} FROM contacts c
       WHERE c.tenant_id = ${t} AND c.environment = ${e} AND (c.id = ${newContactId} OR c.external_id = ${address})
         AND NOT EXISTS (SELECT 1 FROM contact_addresses WHERE tenant_id = ${t} AND environment = ${e}
-          AND channel = ${source.channel} AND address = ${address})
+          AND channel = ${channel} AND address = ${address})
       LIMIT 1`),
     db
       .insert(conversations)
@@ -225,9 +195,9 @@ async function applyMessage(
         id: newConversationId,
         tenantId: t,
         environment: e,
-        channel: source.channel,
+        channel,
         address,
-        contactId: sql`(SELECT contact_id FROM contact_addresses WHERE tenant_id = ${t} AND environment = ${e} AND channel = ${source.channel} AND address = ${address})`,
+        contactId: sql`(SELECT contact_id FROM contact_addresses WHERE tenant_id = ${t} AND environment = ${e} AND channel = ${channel} AND address = ${address})`,
         lastInboundAt: occurredAt,
         createdAt: now,
         updatedAt: now,
@@ -272,7 +242,7 @@ async function applyMessage(
     environment: e,
     conversationId: conversation.id,
     contactId,
-    channel: source.channel,
+    channel,
     channelId: row.channelId,
     from: address,
     to: item.to,
@@ -302,7 +272,7 @@ async function applyMessage(
             subjectId: contactId,
             data: {
               id: contactId,
-              channel: source.channel,
+              channel,
               address,
               conversation_id: conversation.id,
               message_id: message.id,
@@ -333,19 +303,19 @@ async function applyItem(ctx: LifecycleContext, row: InboundEventRow): Promise<O
   }
 }
 
-/** Applies one stored item and records the outcome (held items get a deadline the first time). */
+/** Applies one stored item and records the outcome. */
 export async function processInboundEvent(ctx: LifecycleContext, row: InboundEventRow): Promise<Outcome> {
   const outcome = await applyItem(ctx, row);
   if (outcome.state === "applied") {
     if (!outcome.recorded) await markApplied(ctx.db, row, ctx.now);
     return outcome;
   }
+  // A held item keeps its first deadline; the cron sweep expires it once that passes.
   const holdUntil =
     outcome.state === "held" ? (row.holdUntil ?? new Date(row.receivedAt.getTime() + HOLD_MS)) : null;
-  const expired = outcome.state === "held" && holdUntil !== null && holdUntil <= ctx.now;
   await ctx.db
     .update(inboundEvents)
-    .set({ state: expired ? "expired" : outcome.state, note: outcome.note, processedAt: ctx.now, holdUntil })
+    .set({ state: outcome.state, note: outcome.note, processedAt: ctx.now, holdUntil })
     .where(and(eq(inboundEvents.id, row.id), inArray(inboundEvents.state, ["pending", "held"])));
   return outcome;
 }

@@ -3,7 +3,7 @@ import { createDb, type Db } from "../db/client";
 import { type MessageRow, messages, outbox } from "../db/schema";
 import { retryDelaySeconds } from "../domain/message-status";
 import type { Env } from "../env";
-import { simulateReceipt } from "../inbound/sandbox-traffic";
+import { type SimulatedReceipt, simulateReceipt } from "../inbound/sandbox-traffic";
 import { createResendEmailAdapter } from "../providers/resend-email";
 import { createSandboxAdapter, sandboxReceiptPlan } from "../providers/sandbox";
 import { createTwilioSmsAdapter } from "../providers/twilio-sms";
@@ -130,7 +130,13 @@ async function dispatch(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
           newOutboxRow(
             "sandbox_receipt",
             row.id,
-            { hop: row.hop, status: receipt.status, code: receipt.errorCode, reason: receipt.reason },
+            {
+              hop: row.hop,
+              status: receipt.status,
+              providerStatus: receipt.providerStatus,
+              code: receipt.errorCode,
+              reason: receipt.reason,
+            },
             at,
             ctx.now,
           ),
@@ -171,12 +177,7 @@ async function handle(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
     case "dispatch":
       return dispatch(ctx, job);
     case "sandbox_receipt": {
-      const receipt = job.payload as {
-        hop: number;
-        status: "delivered" | "read" | "undelivered";
-        code?: string;
-        reason?: string;
-      };
+      const receipt = job.payload as unknown as SimulatedReceipt;
       const row = await loadMessage(ctx.db, job.subjectId);
       if (row) await simulateReceipt(ctx.env, ctx.db, row, receipt, ctx.now);
       await deleteOutboxRow(ctx.db, job.outboxId);

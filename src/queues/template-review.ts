@@ -1,4 +1,5 @@
 import { and, eq } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { type TemplateRow, templates } from "../db/schema";
 import type { Env } from "../env";
@@ -21,18 +22,35 @@ export async function settleSandboxReview(
   const rejectionReason = rejected
     ? "Sandbox: template names starting with reject_ are always rejected."
     : null;
-  const [updated] = await commit(env, db, [
-    db
-      .update(templates)
-      .set({ status, rejectionReason, updatedAt: now })
-      .where(and(eq(templates.id, row.id), eq(templates.status, "pending")))
-      .returning(),
+  const [updated] = await commit(env, db, decideTemplate(db, row, status, rejectionReason, now));
+  return updated[0] ?? (await db.select().from(templates).where(eq(templates.id, row.id)))[0] ?? row;
+}
+
+/**
+ * The statements that record a review decision (sandbox or Meta's) and its `template.approved` /
+ * `template.rejected` event; guarded on the status it was read with, so a repeated decision emits nothing.
+ * The first statement returns the updated row.
+ */
+export function decideTemplate(
+  db: Db,
+  row: TemplateRow,
+  status: "approved" | "rejected",
+  rejectionReason: string | null,
+  now: Date,
+) {
+  const update = db
+    .update(templates)
+    .set({ status, rejectionReason, updatedAt: now })
+    .where(and(eq(templates.id, row.id), eq(templates.status, row.status)))
+    .returning();
+  return [
+    update,
     ...emitGuardedEvent(
       db,
       {
         tenantId: row.tenantId,
         environment: row.environment,
-        type: rejected ? "template.rejected" : "template.approved",
+        type: status === "approved" ? "template.approved" : "template.rejected",
         subjectId: row.id,
         data: {
           id: row.id,
@@ -45,8 +63,7 @@ export async function settleSandboxReview(
       now,
       UPDATE_APPLIED,
     ),
-  ]);
-  return updated[0] ?? (await db.select().from(templates).where(eq(templates.id, row.id)))[0] ?? row;
+  ] as [typeof update, ...BatchItem<"sqlite">[]];
 }
 
 /** The queued/swept job: settle one template's sandbox review if it is due. */

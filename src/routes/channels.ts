@@ -161,9 +161,14 @@ function renderChannel(
   };
 }
 
+/** A channel's stored credentials, decrypted (for its adapters, its inbound checks and their masked view). */
+export function channelSecrets(env: Env, row: ChannelRow): Promise<Record<string, string>> {
+  return decryptSecrets(row.secretsCiphertext, env.SECRETS_ENCRYPTION_KEY, row.tenantId);
+}
+
 /** Stored credential names with only their last 4 characters, decrypted on demand (never the values). */
 async function maskedCredentials(env: Env, row: ChannelRow): Promise<Record<string, string>> {
-  const secrets = await decryptSecrets(row.secretsCiphertext, env.SECRETS_ENCRYPTION_KEY, row.tenantId);
+  const secrets = await channelSecrets(env, row);
   return Object.fromEntries(Object.entries(secrets).map(([name, value]) => [name, `…${value.slice(-4)}`]));
 }
 
@@ -190,7 +195,7 @@ export type LiveChannel =
 
 /** A channel row with its credentials decrypted, for the provider adapters. */
 export async function channelCredentials(env: Env, row: ChannelRow): Promise<LiveChannel> {
-  const secrets = await decryptSecrets(row.secretsCiphertext, env.SECRETS_ENCRYPTION_KEY, row.tenantId);
+  const secrets = await channelSecrets(env, row);
   const config = row.config;
   switch (row.type) {
     case "whatsapp":
@@ -449,7 +454,7 @@ export const channelsRouter = newRouter()
     const config = body.verify_token ? { ...row.config, verify_token: body.verify_token } : row.config;
     let secretsCiphertext = row.secretsCiphertext;
     if (body.webhook_secret) {
-      const secrets = await decryptSecrets(row.secretsCiphertext, c.env.SECRETS_ENCRYPTION_KEY, row.tenantId);
+      const secrets = await channelSecrets(c.env, row);
       secretsCiphertext = await encryptSecrets(
         { ...secrets, webhook_secret: body.webhook_secret },
         c.env.SECRETS_ENCRYPTION_KEY,

@@ -10,8 +10,7 @@ import type { AppBindings } from "../env";
 import { ApiError, type ErrorCode } from "../errors";
 import { type InboundSource, persistInbound } from "../inbound/ingest";
 import { verifyMetaSignature, verifySvixSignature, verifyTwilioSignature } from "../inbound/verify";
-import { decryptSecrets } from "../secrets";
-import { findInboundChannel, publicOrigin } from "./channels";
+import { channelSecrets, findInboundChannel, publicOrigin } from "./channels";
 import { errorResponses, newRouter } from "./shared";
 
 /**
@@ -125,17 +124,27 @@ async function channelOr404(c: Context<AppBindings>, type: ChannelRow["type"]): 
   return row;
 }
 
-async function channelSecrets(c: Context<AppBindings>, row: ChannelRow): Promise<Record<string, string>> {
-  return decryptSecrets(row.secretsCiphertext, c.env.SECRETS_ENCRYPTION_KEY, row.tenantId);
-}
-
 const refused = (why: string) => new ApiError("inbound_signature_invalid", `${why} Nothing was stored.`);
 
+/** The secret a channel's webhooks are checked with; without one nothing can be verified, so all is refused. */
+async function verificationSecret(
+  c: Context<AppBindings>,
+  row: ChannelRow,
+  name: "app_secret" | "auth_token" | "webhook_secret",
+  missing: string,
+): Promise<string> {
+  const secret = (await channelSecrets(c.env, row))[name];
+  if (!secret) throw refused(missing);
+  return secret;
+}
+
+/** Runs a parser on a verified body: not JSON, or not that provider's format, is the sender's 400. */
 function parseOr400(parse: () => InboundParseResult): InboundParseResult {
   try {
     return parse();
   } catch (error) {
     if (error instanceof InboundFormatError) throw new ApiError("inbound_payload_invalid", error.message);
+    if (error instanceof SyntaxError) throw new ApiError("inbound_payload_invalid", "The body is not JSON.");
     throw error;
   }
 }
@@ -174,19 +183,14 @@ export const inboundRouter = newRouter()
   .openapi(metaRoute, async (c) => {
     const row = await channelOr404(c, "whatsapp");
     const raw = new Uint8Array(await c.req.arrayBuffer());
-    const secrets = await channelSecrets(c, row);
-    if (!(await verifyMetaSignature(raw, c.req.header("x-hub-signature-256"), secrets.app_secret ?? ""))) {
+    const appSecret = await verificationSecret(c, row, "app_secret", "This channel has no app secret.");
+    if (!(await verifyMetaSignature(raw, c.req.header("x-hub-signature-256"), appSecret))) {
       throw refused(
         "X-Hub-Signature-256 is missing or does not match the body and the channel's app secret.",
       );
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(new TextDecoder().decode(raw));
-    } catch {
-      throw new ApiError("inbound_payload_invalid", "The body is not JSON.");
-    }
-    const parsed = parseOr400(() => parseMetaWebhook(body, new Date()));
+    const text = new TextDecoder().decode(raw);
+    const parsed = parseOr400(() => parseMetaWebhook(JSON.parse(text), new Date()));
     return c.json({ received: true as const, stored: await acknowledge(c, row, parsed) }, 200);
   })
   .openapi(twilioStatusRoute, async (c) => c.json({ received: true as const, stored: await twilio(c) }, 200))
@@ -197,21 +201,15 @@ export const inboundRouter = newRouter()
   .openapi(resendRoute, async (c) => {
     const row = await channelOr404(c, "email");
     const body = await c.req.text();
-    const secret = (await channelSecrets(c, row)).webhook_secret;
-    if (!secret) {
-      throw refused(
-        "This email channel has no webhook_secret: set Resend's signing secret with PATCH /v1/channels/{id}.",
-      );
-    }
+    const secret = await verificationSecret(
+      c,
+      row,
+      "webhook_secret",
+      "This email channel has no webhook_secret: set Resend's signing secret with PATCH /v1/channels/{id}.",
+    );
     const verified = await verifySvixSignature(body, c.req.raw.headers, secret);
     if (!verified.ok) throw refused(verified.reason);
-    let event: unknown;
-    try {
-      event = JSON.parse(body);
-    } catch {
-      throw new ApiError("inbound_payload_invalid", "The body is not JSON.");
-    }
-    const parsed = parseOr400(() => parseResendEvent(event, verified.id));
+    const parsed = parseOr400(() => parseResendEvent(JSON.parse(body), verified.id));
     return c.json({ received: true as const, stored: await acknowledge(c, row, parsed) }, 200);
   });
 
@@ -221,7 +219,7 @@ async function twilio(c: Context<AppBindings>): Promise<number> {
   const params = [...new URLSearchParams(await c.req.text())];
   const url = new URL(c.req.url);
   const called = `${publicOrigin(c.env, c.req.url)}${url.pathname}${url.search}`;
-  const token = (await channelSecrets(c, row)).auth_token ?? "";
+  const token = await verificationSecret(c, row, "auth_token", "This channel has no auth token.");
   if (!(await verifyTwilioSignature(called, params, c.req.header("x-twilio-signature"), token))) {
     throw refused("X-Twilio-Signature is missing or does not match the URL, parameters and auth token.");
   }
