@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { type InboundEventRow, inboundEvents, outbox } from "../db/schema";
@@ -32,7 +33,7 @@ export interface PersistedInbound {
 
 /**
  * Stores each parsed item once (the unique provider event identity turns a redelivery into a no-op) with
- * one outbox job that processes them, in one D1 batch, then hands the job to the queue. This is all a
+ * one outbox job that processes the new ones, in one D1 batch, then hands the job to the queue. This is all a
  * provider webhook request waits for; processing happens off the request path, and the sweeper re-drives
  * the job if the queue loses it.
  */
@@ -68,9 +69,15 @@ export async function persistInbound(
     ...rows.map((row) =>
       db.insert(inboundEvents).values(row).onConflictDoNothing().returning({ id: inboundEvents.id }),
     ),
-    db.insert(outbox).values(job),
+    // Only when some item was new: a redelivered callback writes no job (the ids are fresh, so any that
+    // exists now was inserted just above).
+    db.insert(outbox).select(sql`
+      SELECT ${job.id}, ${job.kind}, ${job.subjectId}, ${JSON.stringify(job.payload)}, ${job.priority},
+        ${job.availableAt.getTime()}, ${job.leaseUntil?.getTime() ?? null}, 0, ${now.getTime()}
+      WHERE EXISTS (SELECT 1 FROM inbound_events WHERE id IN (SELECT value FROM json_each(${JSON.stringify(ids)})))`),
   ] as unknown as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   const newIds = (results.slice(0, rows.length) as { id: string }[][]).flatMap((r) => r.map((x) => x.id));
+  if (newIds.length === 0) return { newIds, outboxId: null };
   if (options.enqueue) await enqueue(env, [job], now);
   return { newIds, outboxId: job.id };
 }

@@ -23,6 +23,7 @@ import { permanentBounce, resendEvent } from "../domain/inbound/resend.fixtures"
 import { inboundSms, statusCallback } from "../domain/inbound/twilio.fixtures";
 import { call, expectError, json, liveTenant, runCron, send, waitForMessage } from "../helpers";
 import {
+  connectChannel,
   emailChannel,
   eventually,
   metaSignature,
@@ -71,6 +72,41 @@ describe("Meta WhatsApp webhooks", () => {
     expect(ok.status).toBe(200);
     expect(await ok.text()).toBe("1158201444");
     await expectError(await call("GET", url("wrong-token")), 403, "inbound_verify_token_mismatch");
+    await expectError(
+      await call(
+        "GET",
+        url(channel.config.verify_token as string).replace("mode=subscribe", "mode=unsubscribe"),
+      ),
+      403,
+      "inbound_verify_token_mismatch",
+    );
+    // A token the tenant chose is kept as given; one with spaces or too short is refused.
+    const mine = await connectChannel(live, {
+      type: "whatsapp",
+      name: "Second",
+      phone_number_id: "106540352242923",
+      waba_id: "102290129340398",
+      access_token: "EAAG-token-second",
+      app_secret: "second-app-secret",
+      verify_token: "my-own-token-42",
+    });
+    expect(mine.config.verify_token).toBe("my-own-token-42");
+    for (const verify_token of ["short", "has spaces in it"]) {
+      await expectError(
+        await call("POST", "/v1/channels", {
+          key: live.secret,
+          body: {
+            ...{ type: "whatsapp", name: "x", phone_number_id: "106540352242924" },
+            waba_id: "102290129340398",
+            access_token: "EAAG-token-x",
+            app_secret: "x-app-secret",
+            verify_token,
+          },
+        }),
+        400,
+        "validation_error",
+      );
+    }
     await expectError(
       await call("GET", `/inbound/whatsapp/chn_01jd3x6n2m8q4v7w9y0z1a2b3c?hub.mode=subscribe`),
       404,
@@ -127,12 +163,15 @@ describe("Meta WhatsApp webhooks", () => {
     const message = await waitForMessage(live.secret, id, (m) => m.status === "delivered");
     expect(message.timestamps.delivered).toBe(new Date(1717171720 * 1000).toISOString());
 
-    // The same callback again (Meta redelivers) stores and changes nothing.
+    // The same callback again (Meta redelivers) stores and changes nothing, and queues no work.
+    const jobs = () => rowsOf("SELECT id FROM outbox WHERE kind = 'inbound' AND subject_id = ?", channel.id);
+    await eventually(jobs, (rows) => rows.length === 0, "the first job done");
     expect(await json(await postMeta(channel.id, account.appSecret, body))).toEqual({
       received: true,
       stored: 0,
     });
     expect(await stored()).toHaveLength(1);
+    expect(await jobs()).toHaveLength(0);
   });
 
   it("statuses arriving in every order, each twice, end in the furthest state with every timestamp kept", async () => {
@@ -615,6 +654,31 @@ describe("Resend webhooks", () => {
       400,
       "validation_error",
     );
+    for (const body of [
+      { webhook_secret: "not-a-secret" },
+      { webhook_secret: "whsec_" },
+      { api_key: "re_x" },
+    ]) {
+      await expectError(
+        await call("PATCH", `/v1/channels/${channel.id}`, { key: live.secret, body }),
+        400,
+        "validation_error",
+      );
+    }
+    const other = await liveTenant();
+    await expectError(
+      await call("PATCH", `/v1/channels/${channel.id}`, { key: other.secret, body: { name: "mine" } }),
+      404,
+      "resource_not_found",
+    );
+    await expectError(
+      await postResend("chn_01jd3x6n2m8q4v7w9y0z1a2b3c", secret, "msg_2", event),
+      404,
+      "resource_not_found",
+    );
+    // An SMS channel's id on the email route is no email channel.
+    const sms = await smsChannel(live);
+    await expectError(await postResend(sms.channel.id, secret, "msg_3", event), 404, "resource_not_found");
   });
 });
 
