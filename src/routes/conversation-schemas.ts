@@ -1,12 +1,15 @@
 import { z } from "@hono/zod-openapi";
-import type { ConversationRow, InboundMessageRow } from "../db/schema";
+import type { ConversationRow } from "../db/schema";
 import { windowState } from "../domain/customer-window";
-import type { InboundContent, InboundMedia } from "../domain/inbound/types";
+import type { InboundMessageView } from "../services/inbound-messages";
 import { ChannelType } from "./message-schemas";
 import { Timestamp, toTimestamp } from "./shared";
 
-// Schemas and renderers shared by the conversation routes and the inbound processor (which puts a
-// rendered inbound message into `message.received`), kept apart to avoid an import cycle.
+// Schemas of conversations and inbound messages, shared by the conversation and sandbox routes. Inbound
+// messages are rendered by services/inbound-messages.ts (the inbound processor renders them too).
+
+/** Compiles only while `A` and `B` describe the same object (each assignable to the other). */
+type Same<A, B> = [A, B] extends [B, A] ? true : false;
 
 const MediaSchema = z.object({
   media_type: z.enum(["image", "audio", "video", "document", "sticker"]),
@@ -73,66 +76,8 @@ export const InboundMessageSchema = z
   })
   .openapi("InboundMessage");
 
-export type InboundMessageView = z.infer<typeof InboundMessageSchema>;
-
-function renderMedia(media: InboundMedia) {
-  return {
-    media_type: media.mediaType,
-    ...(media.mediaId !== undefined ? { media_id: media.mediaId } : {}),
-    ...(media.url !== undefined ? { url: media.url } : {}),
-    ...(media.mimeType !== undefined ? { mime_type: media.mimeType } : {}),
-    ...(media.sha256 !== undefined ? { sha256: media.sha256 } : {}),
-    ...(media.filename !== undefined ? { filename: media.filename } : {}),
-  };
-}
-
-export function renderInboundContent(content: InboundContent): z.infer<typeof InboundContentSchema> {
-  switch (content.type) {
-    case "media":
-      return {
-        type: "media",
-        ...renderMedia(content),
-        ...(content.caption !== undefined ? { caption: content.caption } : {}),
-      };
-    case "media_group":
-      return {
-        type: "media_group",
-        ...(content.caption !== undefined ? { caption: content.caption } : {}),
-        media: content.media.map(renderMedia),
-      };
-    case "reaction":
-      return {
-        type: "reaction",
-        emoji: content.emoji,
-        reacted_to_provider_message_id: content.reactedToProviderMessageId,
-      };
-    case "unsupported":
-      return { type: "unsupported", raw_type: content.rawType };
-    default:
-      return content;
-  }
-}
-
-export function renderInboundMessage(row: InboundMessageRow): InboundMessageView {
-  return {
-    object: "inbound_message",
-    id: row.id,
-    direction: "inbound",
-    environment: row.environment,
-    conversation_id: row.conversationId,
-    contact_id: row.contactId,
-    channel: row.channel,
-    channel_id: row.channelId,
-    from: row.from,
-    to: row.to,
-    provider_message_id: row.providerMessageId,
-    profile_name: row.profileName,
-    content: renderInboundContent(row.content),
-    reply_to: row.replyToMessageId ? { message_id: row.replyToMessageId } : null,
-    received_at: toTimestamp(row.receivedAt),
-    created_at: toTimestamp(row.createdAt),
-  };
-}
+// The renderer builds plain objects; this stops compiling when they and the schema drift apart.
+true satisfies Same<InboundMessageView, z.infer<typeof InboundMessageSchema>>;
 
 export const ConversationSchema = z
   .object({

@@ -6,12 +6,8 @@ import { normalizeAddress } from "../domain/contacts";
 import type { Principal } from "../env";
 import { ApiError } from "../errors";
 import { principalOf } from "../middleware/auth";
-import {
-  ConversationSchema,
-  InboundMessageSchema,
-  renderConversation,
-  renderInboundMessage,
-} from "./conversation-schemas";
+import { renderInboundMessage } from "../services/inbound-messages";
+import { ConversationSchema, InboundMessageSchema, renderConversation } from "./conversation-schemas";
 import { ChannelType, MessageSchema, renderMessage } from "./message-schemas";
 import {
   decodeCursor,

@@ -5,6 +5,7 @@ import { events } from "../db/schema";
 import type { Principal } from "../env";
 import { ApiError } from "../errors";
 import { principalOf } from "../middleware/auth";
+import { findEndpoint, requireEnabled, subscribedEndpoints } from "../services/webhook-endpoints";
 import { EVENT_TYPES } from "../webhooks/events";
 import { EVENT_RETENTION_MS, replayEvent } from "../webhooks/replay";
 import { EventSchema, renderEvent } from "./event-schemas";
@@ -18,7 +19,6 @@ import {
   page,
   scopedRoute,
 } from "./shared";
-import { findEndpoint, requireEnabled, subscribedEndpoints } from "./webhook-endpoints";
 
 const EventTypeFilter = z.union([z.enum(EVENT_TYPES), z.literal("webhook.test")]);
 

@@ -9,7 +9,8 @@ import { SANDBOX_CHANNEL_ID } from "../inbound/ingest";
 import { simulateInboundMessage } from "../inbound/sandbox-traffic";
 import { principalOf } from "../middleware/auth";
 import { sandboxInboundProviderMessageId } from "../providers/sandbox-callbacks";
-import { InboundMessageSchema, renderInboundMessage } from "./conversation-schemas";
+import { renderInboundMessage } from "../services/inbound-messages";
+import { InboundMessageSchema } from "./conversation-schemas";
 import { jsonResponse, newRouter, scopedRoute } from "./shared";
 
 const SimulateInboundBody = z
