@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { AppBindings } from "./env";
-import { ApiError, errorEnvelope } from "./errors";
+import { ApiError, describeError, errorEnvelope } from "./errors";
 import { newId } from "./ids";
 import { audit } from "./middleware/audit";
 import { authenticate } from "./middleware/auth";
@@ -46,7 +46,7 @@ function toApiError(error: unknown, c: Context<AppBindings>): ApiError {
       );
     }
   }
-  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const detail = describeError(error);
   console.error("unhandled error", { requestId: c.get("requestId"), route: c.req.routePath, detail });
   return new ApiError(
     "internal_error",

@@ -8,9 +8,11 @@ export interface Env {
   WEBHOOKS_QUEUE: Queue<unknown>;
   API_VERSION: string;
   AUDIT_RETENTION_DAYS?: string;
-  /** base64 of 32 bytes: encrypts provider credentials at rest (a Worker secret; `.dev.vars` locally). */
+  /** base64 of 32 bytes: encrypts provider credentials and webhook signing secrets at rest (a Worker secret;
+   * `.dev.vars` locally). Missing, malformed or replaced: what needs it answers 503 `misconfigured`. */
   SECRETS_ENCRYPTION_KEY?: string;
-  /** Where providers reach us (status callbacks); defaults to the request's origin. */
+  /** Where providers reach us (status callbacks); defaults to the request's origin. `npm start` sets it to
+   * http://localhost:<its port> unless `.dev.vars` does. */
   PUBLIC_BASE_URL?: string;
   /** Provider API origins; tests point them at local fake servers. */
   WHATSAPP_API_BASE?: string;
@@ -20,7 +22,7 @@ export interface Env {
   /** First retry delay for retryable provider errors (doubles each attempt); tests set 0. */
   SEND_RETRY_BASE_SECONDS?: string;
   /** "true" lets webhook endpoints be http:// or on loopback/private networks: local development only
-   * (`.dev.vars`), and ignored unless PUBLIC_BASE_URL is itself local. */
+   * (`.dev.vars`), and ignored unless PUBLIC_BASE_URL is set to a localhost/loopback URL. */
   ALLOW_LOCAL_WEBHOOKS?: string;
   /** DNS-over-HTTPS (JSON) resolver used to check webhook hostnames before delivery. */
   WEBHOOK_DNS_RESOLVER?: string;
@@ -38,11 +40,15 @@ export interface Principal {
   environment: Environment;
   scopes: readonly string[];
   rateLimit: { requestsPerMinute: number; burst: number };
+  /** When the caller's key stops working (null: never); keys it creates or rotates may not outlive it. */
+  expiresAt: Date | null;
 }
 
 export interface AppVariables {
   requestId: string;
   principal?: Principal;
+  /** The claimed idempotency key and the fingerprint of the request it is bound to. */
+  idempotency?: { key: string; fingerprint: string };
 }
 
 export type AppBindings = { Bindings: Env; Variables: AppVariables };

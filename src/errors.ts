@@ -197,6 +197,12 @@ export const ERROR_CODES = {
     type: "api_error",
     description: "A dependency is temporarily unavailable. Retry with backoff.",
   },
+  misconfigured: {
+    status: 503,
+    type: "api_error",
+    description:
+      "The server lacks a setting this operation needs, or the setting is invalid; the message names it (never its value). The request was not carried out; retry once the operator has fixed the setting.",
+  },
 } as const satisfies Record<string, { status: ContentfulStatusCode; type: string; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -261,4 +267,14 @@ export function errorEnvelope(
       details,
     },
   };
+}
+
+/**
+ * What a log line may say about an error: drizzle's wrapper names the query's bound values (message content,
+ * ciphertexts, addresses), so only its cause, and never more than 500 characters.
+ */
+export function describeError(error: unknown): string {
+  const cause = error instanceof Error && error.message.startsWith("Failed query:") ? error.cause : error;
+  const text = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause ?? error);
+  return text.slice(0, 500);
 }

@@ -9,3 +9,8 @@ export type Db = ReturnType<typeof createDb>;
 export function createDb(d1: D1Database) {
   return drizzle(d1);
 }
+
+/** True when D1 refused a write because of a UNIQUE index: a lost race against a concurrent writer. */
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && /UNIQUE constraint failed/i.test(`${error.message} ${error.cause ?? ""}`);
+}

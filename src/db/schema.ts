@@ -132,6 +132,10 @@ export const templates = sqliteTable(
   (t) => [
     index("templates_tenant_env_id").on(t.tenantId, t.environment, t.id),
     index("templates_lookup").on(t.tenantId, t.environment, t.name, t.language),
+    // Sends find a template by name and language, so two live ones may never share them (concurrent creates).
+    uniqueIndex("templates_unique_live_name")
+      .on(t.tenantId, t.environment, t.name, t.language)
+      .where(sql`${t.deletedAt} IS NULL`),
   ],
 );
 
@@ -173,6 +177,8 @@ export const messages = sqliteTable(
     environment: text("environment", { enum: ["live", "test"] }).notNull(),
     apiKeyId: text("api_key_id").notNull(),
     idempotencyKey: text("idempotency_key").notNull(),
+    /** Fingerprint of the request that created it, so a reused key with another body is refused forever. */
+    requestFingerprint: text("request_fingerprint"),
     channel: text("channel", { enum: ["whatsapp", "sms", "email"] }).notNull(),
     to: text("to").notNull(),
     fromChannelId: text("from_channel_id"),

@@ -73,3 +73,52 @@ export const DEFAULT_RATE_LIMIT = { requestsPerMinute: 6_000, burst: 1_200 } as 
 
 /** The longest lifetime a key may be created with. */
 export const MAX_KEY_TTL_SECONDS = 5 * 365 * 86_400;
+
+export interface KeyAuthority {
+  scopes: readonly string[];
+  expiresAt: Date | null;
+  rateLimit: { requestsPerMinute: number; burst: number };
+}
+
+export interface AuthorityExcess {
+  /** The request field (at creation) or key property (at rotation) that exceeds the caller. */
+  path: string;
+  message: string;
+}
+
+/**
+ * Where `target` (a key being created or rotated) would reach further than `caller`: a later expiry (or
+ * none, when the caller has one) or a higher rate limit. A key can never mint a key that outlives or
+ * outruns itself, so a short-lived key cannot be turned into a permanent one.
+ */
+export function authorityExcess(
+  caller: KeyAuthority,
+  target: Omit<KeyAuthority, "scopes">,
+  fields: { expiresAt: string; requestsPerMinute: string; burst: string },
+): AuthorityExcess[] {
+  const excess: AuthorityExcess[] = [];
+  if (caller.expiresAt) {
+    const callerEnd = caller.expiresAt.toISOString();
+    if (!target.expiresAt) {
+      excess.push({ path: fields.expiresAt, message: `must be set, at or before ${callerEnd}` });
+    } else if (target.expiresAt.getTime() > caller.expiresAt.getTime()) {
+      excess.push({
+        path: fields.expiresAt,
+        message: `${target.expiresAt.toISOString()} is after the calling key's own expiry (${callerEnd})`,
+      });
+    }
+  }
+  if (target.rateLimit.requestsPerMinute > caller.rateLimit.requestsPerMinute) {
+    excess.push({
+      path: fields.requestsPerMinute,
+      message: `${target.rateLimit.requestsPerMinute} is above the calling key's ${caller.rateLimit.requestsPerMinute}`,
+    });
+  }
+  if (target.rateLimit.burst > caller.rateLimit.burst) {
+    excess.push({
+      path: fields.burst,
+      message: `${target.rateLimit.burst} is above the calling key's ${caller.rateLimit.burst}`,
+    });
+  }
+  return excess;
+}

@@ -24,9 +24,12 @@ export function isFinal(status: MessageStatus): boolean {
   return FINAL_STATUSES.includes(status);
 }
 
-/** Whether a receipt or dispatch result may move `current` to `next`. */
+/**
+ * Whether a receipt or dispatch result may move `current` to `next`. Nothing leaves a final status: a
+ * `failed` after `read` is the provider contradicting itself, and must neither refund nor fall back.
+ */
 export function canAdvance(current: MessageStatus, next: MessageStatus): boolean {
-  if (current === "failed" || current === "undelivered" || current === "canceled") return false;
+  if (isFinal(current)) return false;
   return RANK[next] > RANK[current];
 }
 

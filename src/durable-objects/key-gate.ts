@@ -12,6 +12,8 @@ import type { Env } from "../env";
 export const IDEMPOTENCY_TTL_MS = 7 * 86_400_000;
 /** A claim whose request never completed (the worker died) can be taken over after this long. */
 export const IN_FLIGHT_LEASE_MS = 60_000;
+/** How long a provider's acceptance recorded here (because D1 failed) is kept for a retry to find. */
+export const DISPATCH_RECORD_TTL_MS = 7 * 86_400_000;
 
 export interface StoredResponse {
   status: number;
@@ -63,6 +65,9 @@ export class KeyGate extends DurableObject<Env> {
     this.sql.exec(
       "CREATE TABLE IF NOT EXISTS rate_limit (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL)",
     );
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS dispatches (
+      message_id TEXT NOT NULL, hop INTEGER NOT NULL, provider_message_id TEXT NOT NULL,
+      expires_at INTEGER NOT NULL, PRIMARY KEY (message_id, hop))`);
     const saved = this.sql.exec<{ state: string }>("SELECT state FROM rate_limit WHERE id = 1").toArray()[0];
     this.rateState = saved ? (JSON.parse(saved.state) as RateLimitState) : EMPTY_RATE_LIMIT_STATE;
   }
@@ -135,12 +140,45 @@ export class KeyGate extends DurableObject<Env> {
     );
   }
 
+  /**
+   * Remembers that the provider accepted a message's hop when D1 could not record it. This is the
+   * send's idempotency toward the provider: the dispatcher consults it before sending a message whose
+   * last attempt ended unknown, so a storage failure after the provider's "accepted" never sends twice.
+   */
+  async recordDispatch(messageId: string, hop: number, providerMessageId: string): Promise<void> {
+    const expiresAt = Date.now() + DISPATCH_RECORD_TTL_MS;
+    this.sql.exec(
+      `INSERT INTO dispatches (message_id, hop, provider_message_id, expires_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (message_id, hop) DO NOTHING`,
+      messageId,
+      hop,
+      providerMessageId,
+      expiresAt,
+    );
+    await this.ensureAlarm(expiresAt);
+  }
+
+  /** The provider message id recorded by {@link recordDispatch} for this hop, if any. */
+  async findDispatch(messageId: string, hop: number): Promise<string | null> {
+    const row = this.sql
+      .exec<{ provider_message_id: string }>(
+        "SELECT provider_message_id FROM dispatches WHERE message_id = ? AND hop = ?",
+        messageId,
+        hop,
+      )
+      .toArray()[0];
+    return row?.provider_message_id ?? null;
+  }
+
   /** Purges expired records, then sleeps until the next one expires. */
   override async alarm(): Promise<void> {
     const now = Date.now();
     this.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", now);
+    this.sql.exec("DELETE FROM dispatches WHERE expires_at <= ?", now);
     const next = this.sql
-      .exec<{ at: number | null }>("SELECT min(expires_at) AS at FROM idempotency")
+      .exec<{ at: number | null }>(
+        "SELECT min(at) AS at FROM (SELECT min(expires_at) AS at FROM idempotency UNION ALL SELECT min(expires_at) FROM dispatches)",
+      )
       .one().at;
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }

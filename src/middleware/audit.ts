@@ -3,6 +3,7 @@ import { matchedRoutes } from "hono/route";
 import { createDb } from "../db/client";
 import { auditLogs } from "../db/schema";
 import type { AppBindings } from "../env";
+import { describeError } from "../errors";
 import { newId } from "../ids";
 
 const MAX_HEADER_CHARS = 255;
@@ -44,7 +45,7 @@ export const audit = createMiddleware<AppBindings>(async (c, next) => {
     .then(
       () => undefined,
       (error: unknown) =>
-        console.error("audit log write failed", { requestId: row.requestId, error: String(error) }),
+        console.error("audit log write failed", { requestId: row.requestId, error: describeError(error) }),
     );
   c.executionCtx.waitUntil(write);
 });

@@ -50,6 +50,7 @@ export const authenticate = createMiddleware<AppBindings>(async (c, next) => {
       requestsPerMinute: found.key.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT.requestsPerMinute,
       burst: found.key.rateLimitBurst ?? DEFAULT_RATE_LIMIT.burst,
     },
+    expiresAt: found.key.expiresAt,
   };
   c.set("principal", principal);
   await next();

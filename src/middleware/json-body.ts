@@ -4,11 +4,58 @@ import { ApiError } from "../errors";
 
 const JSON_CONTENT_TYPE = /^application\/([a-z0-9.+-]+\+)?json\b/i;
 const METHODS_WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+/** No Sendwire body needs more; deeper ones are refused before anything walks them recursively. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * How deeply `text` nests arrays and objects, counted without parsing (brackets inside strings do not
+ * count), stopping as soon as it passes `limit`. Linear and allocation-free, so a hostile body costs
+ * no more than reading it.
+ */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return false;
+}
 
 /**
  * Parses a JSON body once, up front, so a non-JSON body is a clear 400 `invalid_json` instead of a
  * validator's guess. An empty body parses as `{}` (routes whose fields are all optional accept it).
  */
+/**
+ * Where a `__proto__` key sits in `value` (as a path), or null. JSON.parse keeps it as an own key, but any
+ * later copy by assignment (zod records, spreads) turns it into a prototype change and the key silently
+ * vanishes, so such bodies are refused rather than half-stored. Depth is bounded by MAX_JSON_DEPTH.
+ */
+function protoKeyPath(value: unknown, path: string): string | null {
+  if (!value || typeof value !== "object") return null;
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = protoKeyPath(item, `${path}[${index}]`);
+      if (found) return found;
+    }
+    return null;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const here = path ? `${path}.${key}` : key;
+    if (key === "__proto__") return here;
+    const found = protoKeyPath(item, here);
+    if (found) return found;
+  }
+  return null;
+}
+
 export const jsonBody = createMiddleware<AppBindings>(async (c, next) => {
   if (!METHODS_WITH_BODY.has(c.req.method)) return next();
   const text = await c.req.text();
@@ -23,6 +70,12 @@ export const jsonBody = createMiddleware<AppBindings>(async (c, next) => {
       `Request bodies must be JSON sent with \`Content-Type: application/json\` (got ${contentType ? `\`${contentType.slice(0, 60)}\`` : "no Content-Type"}).`,
     );
   }
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    throw new ApiError(
+      "validation_error",
+      `The request body nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep; flatten it.`,
+    );
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -32,6 +85,17 @@ export const jsonBody = createMiddleware<AppBindings>(async (c, next) => {
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new ApiError("invalid_json", "The request body must be a JSON object.");
+  }
+  // The walk only runs for bodies that could hold the key: spelled out, or hidden in a \u escape.
+  const protoPath = /__proto__|\\u/.test(text) ? protoKeyPath(parsed, "") : null;
+  if (protoPath) {
+    throw new ApiError(
+      "validation_error",
+      `${protoPath}: a key named __proto__ is not accepted; rename it.`,
+      {
+        details: [{ path: protoPath, message: "a key named __proto__ is not accepted" }],
+      },
+    );
   }
   c.req.bodyCache.json = Promise.resolve(parsed);
   await next();

@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { rateLimitHeaders } from "../domain/rate-limit";
 import type { GateAnswer } from "../durable-objects/key-gate";
 import type { AppBindings } from "../env";
-import { ApiError } from "../errors";
+import { ApiError, describeError } from "../errors";
 import { principalOf } from "./auth";
 
 export type IdempotencyMode = "required" | "optional" | "none";
@@ -50,23 +50,50 @@ async function readIdempotencyKey(
   return key;
 }
 
-/** Key order must not change the fingerprint, and the idempotency key itself is not part of the payload. */
+/** Key order must not change the fingerprint. Depth is bounded by the JSON body middleware. */
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([key]) => key !== "idempotency_key")
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
   return JSON.stringify(value) ?? "null";
 }
 
+/** The payload a key is bound to: the body without its own top-level `idempotency_key` (nested ones count). */
+function fingerprintMaterial(body: unknown): unknown {
+  if (!body || typeof body !== "object" || Array.isArray(body)) return body;
+  const { idempotency_key: _ignored, ...payload } = body as Record<string, unknown>;
+  return payload;
+}
+
 async function requestFingerprint(c: Context<AppBindings>): Promise<string> {
   const body = await c.req.json().catch(() => ({}));
-  const material = `${c.req.method} ${c.req.path}\n${canonicalJson(body)}`;
+  const material = `${c.req.method} ${c.req.path}\n${canonicalJson(fingerprintMaterial(body))}`;
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(material));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Response fields shown once (key and signing secrets): never stored for replay, replayed as null. */
+export const SHOWN_ONCE_FIELDS = ["secret"] as const;
+
+/** The response body as it may be stored and replayed: every shown-once field set to null. */
+export function withoutSecrets(body: string): string {
+  // Most stored bodies (every send) hold no such field: skip the parse.
+  if (!SHOWN_ONCE_FIELDS.some((field) => body.includes(`"${field}"`))) return body;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return body;
+  const record = parsed as Record<string, unknown>;
+  if (!SHOWN_ONCE_FIELDS.some((field) => field in record)) return body;
+  for (const field of SHOWN_ONCE_FIELDS) if (field in record) record[field] = null;
+  return JSON.stringify(record);
 }
 
 /**
@@ -80,13 +107,14 @@ export function keyGate(mode: IdempotencyMode) {
     const idempotency = idempotencyKey
       ? { key: idempotencyKey, fingerprint: await requestFingerprint(c) }
       : undefined;
+    if (idempotency) c.set("idempotency", idempotency);
     const gate = c.env.KEY_GATE.get(c.env.KEY_GATE.idFromName(principal.keyId));
 
     let answer: GateAnswer;
     try {
       answer = await gate.admit({ limits: principal.rateLimit, idempotency });
     } catch (error) {
-      console.error("KeyGate unavailable", { requestId: c.get("requestId"), error: String(error) });
+      console.error("KeyGate unavailable", { requestId: c.get("requestId"), error: describeError(error) });
       throw new ApiError(
         "service_unavailable",
         "Rate limiting is temporarily unavailable; retry in a few seconds.",
@@ -136,13 +164,19 @@ export function keyGate(mode: IdempotencyMode) {
     if (status >= 200 && status < 300) {
       const body = await c.res.text();
       c.res = new Response(body, c.res);
-      settle = gate.complete(idempotency.key, idempotency.fingerprint, { status, body });
+      settle = gate.complete(idempotency.key, idempotency.fingerprint, {
+        status,
+        body: withoutSecrets(body),
+      });
     } else {
       settle = gate.release(idempotency.key, idempotency.fingerprint);
     }
     c.executionCtx.waitUntil(
       settle.catch((error: unknown) =>
-        console.error("KeyGate settle failed", { requestId: c.get("requestId"), error: String(error) }),
+        console.error("KeyGate settle failed", {
+          requestId: c.get("requestId"),
+          error: describeError(error),
+        }),
       ),
     );
   });

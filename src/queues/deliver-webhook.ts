@@ -12,6 +12,7 @@ import {
   webhookEndpoints,
 } from "../db/schema";
 import type { Env } from "../env";
+import { describeError } from "../errors";
 import { newId } from "../ids";
 import { VERSION } from "../version";
 import { signingSecrets } from "../webhooks/endpoint-secrets";
@@ -386,7 +387,7 @@ export async function consumeWebhooks(batch: MessageBatch<WebhookJob>, env: Env)
         else if (job.kind === "replay") await processReplayStep(env, job.replayId, new Date());
         message.ack();
       } catch (error) {
-        console.error("webhook job failed; retrying", { job, error: String(error) });
+        console.error("webhook job failed; retrying", { job, error: describeError(error) });
         message.retry({ delaySeconds: 5 });
       }
     }),

@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import {
@@ -95,6 +95,23 @@ const onHopIn = (row: MessageRow, statuses: MessageStatus[]) =>
 
 const scopeOf = (row: MessageRow) => ({ tenantId: row.tenantId, environment: row.environment });
 
+/**
+ * Holds once this batch's own update has put the message on `hop` in `status` (stamped `now`). The
+ * statements after that update (refund, fallback debit, outbox changes) carry it, so a transition that
+ * lost a race or was refused (a late `failed` after `read`) moves no money and starts no hop.
+ */
+const transitionApplied = (row: MessageRow, hop: number, status: MessageStatus, now: Date) =>
+  sql`EXISTS (SELECT 1 FROM ${messages} WHERE ${messages.id} = ${row.id} AND ${messages.hop} = ${hop}
+    AND ${messages.status} = ${status} AND ${messages.updatedAt} = ${now.getTime()})`;
+
+/** Inserts an outbox row only when `guard` holds at that point of the batch. */
+function insertOutboxIf(db: Db, job: OutboxRow, guard: SQL) {
+  return db.insert(outbox).select(sql`
+    SELECT ${job.id}, ${job.kind}, ${job.subjectId}, ${JSON.stringify(job.payload)}, ${job.priority},
+      ${job.availableAt.getTime()}, ${job.leaseUntil?.getTime() ?? null}, ${job.attempts}, ${job.createdAt.getTime()}
+    WHERE ${guard}`);
+}
+
 /** The category a hop is priced under: a template's own, else WhatsApp's free-form `service`. */
 export function costOfHop(
   row: Pick<MessageRow, "category" | "country" | "content">,
@@ -189,7 +206,7 @@ export async function endHop(
   },
 ): Promise<void> {
   const next = row.fallback[row.hop];
-  const refundStatements =
+  const refundStatements = (guard: SQL) =>
     outcome.refund && (row.hops[row.hop]?.costMicros ?? 0) > 0
       ? walletMovement(
           ctx.db,
@@ -202,6 +219,7 @@ export async function endHop(
             description: `Refund: ${row.hops[row.hop]?.channel} hop not sent (${outcome.code})`,
           },
           ctx.now,
+          guard,
         )
       : [];
   const endedHops = withHop(row, {
@@ -228,6 +246,7 @@ export async function endHop(
       },
     ];
     const dispatch = newOutboxRow("dispatch", row.id, {}, ctx.now, ctx.now, row.priority + 1);
+    const movedOn = transitionApplied(row, row.hop + 1, "queued", ctx.now);
     try {
       await ctx.db.batch([
         ctx.db
@@ -242,7 +261,7 @@ export async function endHop(
             updatedAt: ctx.now,
           })
           .where(onHopIn(row, outcome.from)),
-        ...refundStatements,
+        ...refundStatements(movedOn),
         ...walletMovement(
           ctx.db,
           scopeOf(row),
@@ -254,9 +273,10 @@ export async function endHop(
             description: `Fallback to ${next.channel}`,
           },
           ctx.now,
+          movedOn,
         ),
-        ctx.db.delete(outbox).where(eq(outbox.subjectId, row.id)),
-        ctx.db.insert(outbox).values(dispatch),
+        ctx.db.delete(outbox).where(and(eq(outbox.subjectId, row.id), movedOn)),
+        insertOutboxIf(ctx.db, dispatch, movedOn),
       ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
       await enqueue(ctx.env, [dispatch], ctx.now);
       return;
@@ -272,6 +292,7 @@ export async function endHop(
 
   const finalStatus = outcome.status === "sent" ? "undelivered" : outcome.status;
   const ended = { ...row, hops: endedHops, status: finalStatus };
+  const endedNow = transitionApplied(row, row.hop, finalStatus, ctx.now);
   await commit(ctx.env, ctx.db, [
     ctx.db
       .update(messages)
@@ -285,8 +306,8 @@ export async function endHop(
       })
       .where(onHopIn(row, outcome.from)),
     ...messageEvent(ctx, ended, finalStatus, { error: { code: outcome.code, reason: outcome.reason } }),
-    ...refundStatements,
-    ctx.db.delete(outbox).where(eq(outbox.subjectId, row.id)),
+    ...refundStatements(endedNow),
+    ctx.db.delete(outbox).where(and(eq(outbox.subjectId, row.id), endedNow)),
   ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
 }
 

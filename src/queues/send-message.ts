@@ -3,13 +3,14 @@ import { createDb, type Db } from "../db/client";
 import { type MessageRow, messages, outbox } from "../db/schema";
 import { retryDelaySeconds } from "../domain/message-status";
 import type { Env } from "../env";
+import { describeError } from "../errors";
 import { type SimulatedReceipt, simulateReceipt } from "../inbound/sandbox-traffic";
 import { createResendEmailAdapter } from "../providers/resend-email";
 import { createSandboxAdapter, sandboxReceiptPlan } from "../providers/sandbox";
 import { createTwilioSmsAdapter } from "../providers/twilio-sms";
 import type { Channel, MessageContent, OutboundMessage, ProviderAdapter } from "../providers/types";
 import { createWhatsAppCloudAdapter } from "../providers/whatsapp-cloud";
-import { channelCredentials, findChannelRow, providerBaseUrls, whatsAppConfig } from "../routes/channels";
+import { channelCredentials, findChannelRow, providerBaseUrls, whatsAppConfig } from "../services/channels";
 import { commit } from "../webhooks/events";
 import { deleteOutboxRow, JOB_LEASE_MS, newOutboxRow, type SendJob } from "./jobs";
 import {
@@ -59,7 +60,10 @@ async function adapterFor(
  * Claims the message for this attempt. A scheduled message that is due is first moved to `queued` (with
  * its `message.queued` event); a `sending` one is only taken over once its lease has run out.
  */
-async function claim(ctx: LifecycleContext, id: string): Promise<MessageRow | null> {
+async function claim(
+  ctx: LifecycleContext,
+  id: string,
+): Promise<{ row: MessageRow; resumed: boolean } | null> {
   const row = await loadMessage(ctx.db, id);
   if (!row) return null;
   if (row.status === "scheduled") {
@@ -92,14 +96,71 @@ async function claim(ctx: LifecycleContext, id: string): Promise<MessageRow | nu
       ),
     )
     .returning();
-  return claimed ?? null;
+  // Taken over from `sending`: the last attempt's outcome is unknown (it may have reached the provider).
+  return claimed ? { row: claimed, resumed: row.status === "sending" } : null;
+}
+
+const gateOf = (env: Env, row: MessageRow) => env.KEY_GATE.get(env.KEY_GATE.idFromName(row.apiKeyId));
+
+/**
+ * The provider accepted the hop: record it as `sent`. When D1 refuses that write, the acceptance is kept
+ * in the sending key's KeyGate before the error propagates, so the attempt that resumes this message
+ * finds it instead of sending a second SMS or WhatsApp message (see `dispatch`).
+ */
+async function recordAccepted(
+  ctx: LifecycleContext,
+  row: MessageRow,
+  outbound: OutboundMessage,
+  providerMessageId: string,
+) {
+  const follow = [];
+  if (row.environment === "test") {
+    for (const receipt of sandboxReceiptPlan(outbound)) {
+      if (receipt.status === "sent") continue;
+      const at = new Date(ctx.now.getTime() + receipt.atSeconds * 1000);
+      follow.push(
+        newOutboxRow(
+          "sandbox_receipt",
+          row.id,
+          {
+            hop: row.hop,
+            status: receipt.status,
+            providerStatus: receipt.providerStatus,
+            code: receipt.errorCode,
+            reason: receipt.reason,
+          },
+          at,
+          ctx.now,
+        ),
+      );
+    }
+  }
+  const next = row.fallback[row.hop];
+  if (next) {
+    const at = new Date(ctx.now.getTime() + next.afterSeconds * 1000);
+    follow.push(newOutboxRow("fallback_check", row.id, { hop: row.hop }, at, ctx.now));
+  }
+  try {
+    await markSent(ctx, row, providerMessageId, follow);
+  } catch (error) {
+    await gateOf(ctx.env, row)
+      .recordDispatch(row.id, row.hop, providerMessageId)
+      .catch((gateError: unknown) =>
+        console.error("provider acceptance could not be recorded anywhere", {
+          message: row.id,
+          error: String(gateError),
+        }),
+      );
+    throw error;
+  }
 }
 
 type Outcome = { ack: true } | { retryAfterSeconds: number };
 
 async function dispatch(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
-  const row = await claim(ctx, job.subjectId);
-  if (!row) return { ack: true };
+  const claimed = await claim(ctx, job.subjectId);
+  if (!claimed) return { ack: true };
+  const { row } = claimed;
   const channel = row.hops[row.hop]?.channel ?? row.channel;
   const adapter = await adapterFor(ctx.env, ctx.db, row, channel);
   if (!adapter) {
@@ -119,36 +180,17 @@ async function dispatch(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
     content: row.content as unknown as MessageContent,
     attempt: row.attempts,
   };
+  if (claimed.resumed) {
+    // Only on this rare path (a lost or failed attempt) is the KeyGate asked: the normal send pays nothing.
+    const accepted = await gateOf(ctx.env, row).findDispatch(row.id, row.hop);
+    if (accepted) {
+      await recordAccepted(ctx, row, outbound, accepted);
+      return { ack: true };
+    }
+  }
   const result = await adapter.send(outbound);
   if (result.ok) {
-    const follow = [];
-    if (row.environment === "test") {
-      for (const receipt of sandboxReceiptPlan(outbound)) {
-        if (receipt.status === "sent") continue;
-        const at = new Date(ctx.now.getTime() + receipt.atSeconds * 1000);
-        follow.push(
-          newOutboxRow(
-            "sandbox_receipt",
-            row.id,
-            {
-              hop: row.hop,
-              status: receipt.status,
-              providerStatus: receipt.providerStatus,
-              code: receipt.errorCode,
-              reason: receipt.reason,
-            },
-            at,
-            ctx.now,
-          ),
-        );
-      }
-    }
-    const next = row.fallback[row.hop];
-    if (next) {
-      const at = new Date(ctx.now.getTime() + next.afterSeconds * 1000);
-      follow.push(newOutboxRow("fallback_check", row.id, { hop: row.hop }, at, ctx.now));
-    }
-    await markSent(ctx, row, result.providerMessageId, follow);
+    await recordAccepted(ctx, row, outbound, result.providerMessageId);
     return { ack: true };
   }
   if (result.retryable) {
@@ -225,7 +267,7 @@ export async function consumeSends(batch: MessageBatch<SendJob>, env: Env): Prom
       console.error("sends job failed", {
         kind: message.body.kind,
         subject: message.body.subjectId,
-        error: String(error),
+        error: describeError(error),
       });
       message.retry({ delaySeconds: Math.min(60, 2 ** message.attempts) });
     }
@@ -253,7 +295,10 @@ export async function consumeSendsDeadLetters(batch: MessageBatch<SendJob>, env:
       await deleteOutboxRow(db, message.body.outboxId);
       message.ack();
     } catch (error) {
-      console.error("dead-letter job failed", { subject: message.body.subjectId, error: String(error) });
+      console.error("dead-letter job failed", {
+        subject: message.body.subjectId,
+        error: describeError(error),
+      });
       message.retry({ delaySeconds: 30 });
     }
   }

@@ -1,9 +1,11 @@
 import { z } from "@hono/zod-openapi";
-import { and, desc, eq, gt, inArray, isNull, lt } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import { createApiKey, findApiKey } from "../db/api-keys";
 import { createDb } from "../db/client";
 import { type ApiKeyRow, apiKeySecrets, apiKeys } from "../db/schema";
 import {
+  type AuthorityExcess,
+  authorityExcess,
   DEFAULT_RATE_LIMIT,
   DEFAULT_ROTATION_OVERLAP_SECONDS,
   ENVIRONMENTS,
@@ -15,6 +17,7 @@ import {
   missingScopes,
   SCOPES,
 } from "../domain/api-keys";
+import type { Principal } from "../env";
 import { ApiError } from "../errors";
 import { principalOf } from "../middleware/auth";
 import {
@@ -64,13 +67,18 @@ export const ApiKeySchema = z
   .openapi("ApiKey");
 
 const ApiKeyWithSecretSchema = ApiKeySchema.extend({
-  secret: z.string().openapi({
-    description:
-      "The full key (`sw_test_` or `sw_live_` + 43 base64url characters). Shown only in this response; store it " +
-      "in a secret manager.",
-    // Truncated on purpose: a full-length example reads like a leaked key to secret scanners and readers.
-    example: "sw_test_4fZq9k…",
-  }),
+  secret: z
+    .string()
+    .nullable()
+    .openapi({
+      description:
+        "The full key (`sw_test_` or `sw_live_` + 43 base64url characters). Shown only in this response; store it " +
+        "in a secret manager. An idempotent replay of this call (`Idempotent-Replayed: true`) answers the same " +
+        "object with `secret: null`: the secret is never stored, so it cannot be shown twice; rotate the key to " +
+        "get a new one.",
+      // Truncated on purpose: a full-length example reads like a leaked key to secret scanners and readers.
+      example: "sw_test_4fZq9k…",
+    }),
 }).openapi("ApiKeyWithSecret");
 
 type ApiKey = z.infer<typeof ApiKeySchema>;
@@ -123,15 +131,21 @@ const CreateApiKeyBody = z
       .min(1)
       .max(SCOPES.length)
       .openapi({ example: ["messages:send", "messages:read"] }),
-    expires_at: z.iso.datetime({ offset: true }).optional().openapi({
-      description: "RFC 3339 time after which the key stops working. Exclusive with ttl_seconds.",
-    }),
+    expires_at: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({
+        description:
+          "RFC 3339 time after which the key stops working. Exclusive with ttl_seconds. Defaults to the calling " +
+          "key's own expiry (none if it has none), and may not be later than it.",
+      }),
     ttl_seconds: z.number().int().min(60).max(MAX_KEY_TTL_SECONDS).optional().openapi({
       description: "Lifetime in seconds from now. Exclusive with expires_at.",
       example: 2_592_000,
     }),
     rate_limit: RateLimitSchema.optional().openapi({
-      description: "Per-key limits; defaults 6,000/min, burst 1,200.",
+      description:
+        "Per-key limits; defaults 6,000/min, burst 1,200, or the calling key's own if lower. May not exceed the calling key's.",
     }),
   })
   .refine((body) => body.expires_at === undefined || body.ttl_seconds === undefined, {
@@ -148,13 +162,14 @@ const createApiKeyRoute = scopedRoute(
     tags: ["API keys"],
     summary: "Create an API key",
     description:
-      "Creates a key in the caller's environment with a subset of the caller's scopes. The secret is returned once.",
+      "Creates a key in the caller's environment with a subset of the caller's scopes, expiring no later and " +
+      "limited no higher than the caller. The secret is returned once; an idempotent replay answers `secret: null`.",
     request: { body: { required: true, content: { "application/json": { schema: CreateApiKeyBody } } } },
     responses: {
       201: jsonResponse("The new key, with its secret (shown only here).", ApiKeyWithSecretSchema),
     },
   },
-  ["validation_error", "invalid_json", "environment_not_permitted"],
+  ["validation_error", "invalid_json", "environment_not_permitted", "insufficient_scope"],
 );
 
 const listApiKeysRoute = scopedRoute(
@@ -205,7 +220,10 @@ const rotateApiKeyRoute = scopedRoute(
     tags: ["API keys"],
     summary: "Rotate an API key's secret",
     description:
-      "Issues a new secret under the same key id. The previous secret keeps working for `overlap_seconds`.",
+      "Issues a new secret under the same key id. The previous secret keeps working for `overlap_seconds`. A key " +
+      "may always rotate itself; rotating another key needs every scope it holds (403 `insufficient_scope`) and " +
+      "an expiry and rate limit at least as broad as its (400 `validation_error`). An idempotent replay answers " +
+      "`secret: null`.",
     request: {
       params: IdParamSchema("key_01jd3x6n2m8q4v7w9y0z1a2b3c"),
       body: { required: false, content: { "application/json": { schema: RotateApiKeyBody } } },
@@ -214,7 +232,7 @@ const rotateApiKeyRoute = scopedRoute(
       200: jsonResponse("The key with its new secret (shown only here).", ApiKeyWithSecretSchema),
     },
   },
-  ["validation_error", "invalid_json", "resource_not_found", "api_key_revoked"],
+  ["validation_error", "invalid_json", "resource_not_found", "api_key_revoked", "insufficient_scope"],
 );
 
 const revokeApiKeyRoute = scopedRoute(
@@ -225,13 +243,14 @@ const revokeApiKeyRoute = scopedRoute(
     tags: ["API keys"],
     summary: "Revoke an API key",
     description:
-      "Revokes the key and all of its secrets, effective on the next request. Repeating it is harmless.",
+      "Revokes the key and all of its secrets, effective on the next request. Repeating it is harmless. A key may " +
+      "always revoke itself; revoking another key needs every scope it holds (403 `insufficient_scope`).",
     request: { params: IdParamSchema("key_01jd3x6n2m8q4v7w9y0z1a2b3c") },
     responses: {
       200: jsonResponse("The revoked key.", ApiKeySchema),
     },
   },
-  ["resource_not_found"],
+  ["resource_not_found", "insufficient_scope"],
 );
 
 export const apiKeysRouter = newRouter()
@@ -261,12 +280,37 @@ export const apiKeysRouter = newRouter()
       ? new Date(body.expires_at)
       : body.ttl_seconds
         ? new Date(now.getTime() + body.ttl_seconds * 1000)
-        : null;
+        : caller.expiresAt;
     if (expiresAt && expiresAt.getTime() <= now.getTime()) {
       throw new ApiError("validation_error", "expires_at must be in the future.", {
         details: [{ path: "expires_at", message: "must be in the future" }],
       });
     }
+    // Unset limits follow the defaults, lowered to the caller's own where those are lower.
+    const rateLimit = {
+      requestsPerMinute:
+        body.rate_limit?.requests_per_minute ??
+        lowerOnly(caller.rateLimit.requestsPerMinute, "requestsPerMinute"),
+      burst: body.rate_limit?.burst ?? lowerOnly(caller.rateLimit.burst, "burst"),
+    };
+    refuseExcess(
+      "This API key cannot create a key that outlives or outruns it",
+      authorityExcess(
+        caller,
+        {
+          expiresAt,
+          rateLimit: {
+            requestsPerMinute: rateLimit.requestsPerMinute ?? DEFAULT_RATE_LIMIT.requestsPerMinute,
+            burst: rateLimit.burst ?? DEFAULT_RATE_LIMIT.burst,
+          },
+        },
+        {
+          expiresAt: body.ttl_seconds !== undefined ? "ttl_seconds" : "expires_at",
+          requestsPerMinute: "rate_limit.requests_per_minute",
+          burst: "rate_limit.burst",
+        },
+      ),
+    );
     const { key, secret } = await createApiKey(
       createDb(c.env.DB),
       {
@@ -275,8 +319,8 @@ export const apiKeysRouter = newRouter()
         name: body.name,
         scopes,
         expiresAt,
-        rateLimitPerMinute: body.rate_limit?.requests_per_minute ?? null,
-        rateLimitBurst: body.rate_limit?.burst ?? null,
+        rateLimitPerMinute: rateLimit.requestsPerMinute,
+        rateLimitBurst: rateLimit.burst,
         createdByKeyId: caller.keyId,
       },
       now,
@@ -325,6 +369,7 @@ export const apiKeysRouter = newRouter()
     const db = createDb(c.env.DB);
     const key = await findApiKey(db, caller, c.req.valid("param").id);
     if (!key) throw notFound();
+    requireAuthorityOver(caller, key, "rotate");
     if (key.revokedAt)
       throw new ApiError("api_key_revoked", "This key is revoked and cannot be rotated; create a new key.");
 
@@ -332,12 +377,18 @@ export const apiKeysRouter = newRouter()
     const now = new Date();
     const previousExpiresAt = new Date(now.getTime() + overlapSeconds * 1000);
     const { secret, prefix } = generateKeySecret(key.environment);
-    const currentSecret = and(eq(apiKeySecrets.keyId, key.id), isNull(apiKeySecrets.expiresAt));
-    // One batch: the current secret becomes "previous" (or goes now), the new one becomes current.
+    const ofKey = eq(apiKeySecrets.keyId, key.id);
+    // One batch: every older secret (the current one and any still in an earlier overlap) stops working at
+    // the end of this overlap at the latest, or now when it is 0; the new secret becomes current.
     await db.batch([
       overlapSeconds === 0
-        ? db.delete(apiKeySecrets).where(currentSecret)
-        : db.update(apiKeySecrets).set({ expiresAt: previousExpiresAt }).where(currentSecret),
+        ? db.delete(apiKeySecrets).where(ofKey)
+        : db
+            .update(apiKeySecrets)
+            .set({
+              expiresAt: sql`min(coalesce(${apiKeySecrets.expiresAt}, ${previousExpiresAt.getTime()}), ${previousExpiresAt.getTime()})`,
+            })
+            .where(ofKey),
       db.insert(apiKeySecrets).values({
         secretHash: await hashKeySecret(secret),
         keyId: key.id,
@@ -356,11 +407,62 @@ export const apiKeysRouter = newRouter()
     const db = createDb(c.env.DB);
     const key = await findApiKey(db, caller, c.req.valid("param").id);
     if (!key) throw notFound();
+    requireAuthorityOver(caller, key, "revoke");
     const now = new Date();
     const revokedAt = key.revokedAt ?? now;
     if (!key.revokedAt) await db.update(apiKeys).set({ revokedAt }).where(eq(apiKeys.id, key.id));
     return c.json(renderApiKey({ ...key, revokedAt }, now), 200);
   });
+
+/** An unset limit is stored as null (the default) unless the caller's own is lower, which it then inherits. */
+function lowerOnly(callerValue: number, field: keyof typeof DEFAULT_RATE_LIMIT): number | null {
+  return callerValue < DEFAULT_RATE_LIMIT[field] ? callerValue : null;
+}
+
+function refuseExcess(lead: string, excess: AuthorityExcess[]) {
+  if (excess.length === 0) return;
+  throw new ApiError(
+    "validation_error",
+    `${lead}: ${excess.map((item) => `${item.path} ${item.message}`).join("; ")}.`,
+    { details: excess },
+  );
+}
+
+/**
+ * A key may always rotate or revoke itself. Acting on another key needs every scope that key holds (or a
+ * `keys:manage` key could take over a broader one), and, for a rotation, which hands out the key's new
+ * secret, an expiry and rate limit at least as broad as the key's.
+ */
+function requireAuthorityOver(caller: Principal, key: ApiKeyRow, action: "rotate" | "revoke") {
+  if (key.id === caller.keyId) return;
+  const lacking = missingScopes(caller.scopes, key.scopes);
+  if (lacking.length > 0) {
+    throw new ApiError(
+      "insufficient_scope",
+      `This API key cannot ${action} ${key.id}: that key holds scopes this one lacks (${lacking.join(", ")}). Use a key with every scope of the target.`,
+      { details: lacking.map((scope) => ({ path: "scopes", message: scope })) },
+    );
+  }
+  if (action === "revoke") return;
+  refuseExcess(
+    `This API key cannot rotate ${key.id}, which outlives or outruns it`,
+    authorityExcess(
+      caller,
+      {
+        expiresAt: key.expiresAt,
+        rateLimit: {
+          requestsPerMinute: key.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT.requestsPerMinute,
+          burst: key.rateLimitBurst ?? DEFAULT_RATE_LIMIT.burst,
+        },
+      },
+      {
+        expiresAt: "expires_at",
+        requestsPerMinute: "rate_limit.requests_per_minute",
+        burst: "rate_limit.burst",
+      },
+    ),
+  );
+}
 
 function notFound() {
   return new ApiError("resource_not_found", "No API key with that id exists in this environment.");

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
-import { createDb, type Db } from "../db/client";
+import { createDb, type Db, isUniqueViolation } from "../db/client";
 import {
   type ContactAddressRow,
   type ContactRow,
@@ -338,7 +338,7 @@ async function writeOrConflict<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
-    if (error instanceof Error && /UNIQUE constraint failed/i.test(`${error.message} ${error.cause ?? ""}`)) {
+    if (isUniqueViolation(error)) {
       throw new ApiError("contact_exists", "Another contact just took this external_id or address; retry.");
     }
     throw error;

@@ -10,7 +10,7 @@ import type { AppBindings } from "../env";
 import { ApiError, type ErrorCode } from "../errors";
 import { type InboundSource, persistInbound } from "../inbound/ingest";
 import { verifyMetaSignature, verifySvixSignature, verifyTwilioSignature } from "../inbound/verify";
-import { channelSecrets, findInboundChannel, publicOrigin } from "./channels";
+import { channelSecrets, findInboundChannel, publicOrigin } from "../services/channels";
 import { errorResponses, newRouter } from "./shared";
 
 /**
@@ -36,6 +36,7 @@ const INBOUND_ERRORS: ErrorCode[] = [
   "inbound_payload_invalid",
   "resource_not_found",
   "payload_too_large",
+  "misconfigured",
 ];
 
 const AckResponse = {

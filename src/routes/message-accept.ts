@@ -14,8 +14,8 @@ import { newId } from "../ids";
 import type { Channel, MessageContent } from "../providers/types";
 import { enqueue, newOutboxRow } from "../queues/jobs";
 import { costOfHop, messageEvent } from "../queues/message-lifecycle";
+import { findChannelRow } from "../services/channels";
 import { commit } from "../webhooks/events";
-import { findChannelRow } from "./channels";
 import { contentFieldOf, type SendMessageInput } from "./message-schemas";
 import { findTemplateForSend } from "./templates";
 
@@ -155,8 +155,9 @@ export async function acceptMessage(
   c: Context<AppBindings>,
   caller: Principal,
   body: SendMessageInput,
-  idempotencyKey: string,
+  idempotency: { key: string; fingerprint: string },
 ) {
+  const idempotencyKey = idempotency.key;
   const db = createDb(c.env.DB);
   const now = new Date();
   const { to, country } = normalizeRecipient(body.channel, body.to);
@@ -207,6 +208,7 @@ export async function acceptMessage(
     environment: caller.environment,
     apiKeyId: caller.keyId,
     idempotencyKey,
+    requestFingerprint: idempotency.fingerprint || null,
     channel: body.channel,
     to,
     fromChannelId: body.from ?? null,
@@ -255,14 +257,21 @@ export async function acceptMessage(
         `This message costs ${formatAmount(cost)} ${CURRENCY}, more than the balance; see GET /v1/balance.`,
       );
     }
-    // The idempotency record was lost but the message exists: answer with it rather than send twice.
+    // The key's KeyGate record is gone (its 7-day window passed, or it was lost) but a message holds the
+    // key: the same request gets that message back rather than a second send; another request is refused.
     const [existing] = await db
       .select()
       .from(messages)
       .where(and(eq(messages.apiKeyId, caller.keyId), eq(messages.idempotencyKey, idempotencyKey)))
       .limit(1);
-    if (existing) return existing;
-    throw error;
+    if (!existing) throw error;
+    if (existing.requestFingerprint !== null && existing.requestFingerprint === idempotency.fingerprint) {
+      return existing;
+    }
+    throw new ApiError(
+      "idempotency_key_mismatch",
+      `This idempotency key was used on ${existing.createdAt.toISOString()} for another request (message ${existing.id}); keys are never reused for a different request, even after the 7-day replay window. Use a new key.`,
+    );
   }
   await enqueue(c.env, [dispatch], now);
   return row;

@@ -171,8 +171,12 @@ export const messagesRouter = newRouter()
   .openapi(sendMessageRoute, async (c) => {
     const caller = principalOf(c);
     const body = c.req.valid("json");
-    const idempotencyKey = c.req.header("idempotency-key") ?? body.idempotency_key ?? "";
-    const row = await acceptMessage(c, caller, body, idempotencyKey);
+    // The KeyGate middleware claimed the key (required on this route) and bound it to the request's fingerprint.
+    const idempotency = c.get("idempotency") ?? {
+      key: c.req.header("idempotency-key") ?? body.idempotency_key ?? "",
+      fingerprint: "",
+    };
+    const row = await acceptMessage(c, caller, body, idempotency);
     return c.json(renderMessage(row), 202);
   })
   .openapi(getMessageRoute, async (c) => {

@@ -71,6 +71,8 @@ const AUTHENTICATED_ROUTE_ERRORS: ErrorCode[] = [
   "rate_limited",
   "internal_error",
   "service_unavailable",
+  // A deployment missing a setting (e.g. SECRETS_ENCRYPTION_KEY) answers this instead of a 500.
+  "misconfigured",
 ];
 
 const IDEMPOTENCY_ERRORS: ErrorCode[] = [

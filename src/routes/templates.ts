@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, lt, lte } from "drizzle-orm";
 import type { Context } from "hono";
-import { createDb, type Db } from "../db/client";
+import { createDb, type Db, isUniqueViolation } from "../db/client";
 import { outbox, type TemplateRow, templates } from "../db/schema";
 import {
   isTemplateLanguage,
@@ -16,7 +16,7 @@ import { principalOf } from "../middleware/auth";
 import { submitTemplate } from "../providers/whatsapp-cloud";
 import { enqueue, newOutboxRow } from "../queues/jobs";
 import { settleSandboxReview } from "../queues/template-review";
-import { findLiveChannel, whatsAppConfig } from "./channels";
+import { findLiveChannel, whatsAppConfig } from "../services/channels";
 import {
   decodeCursor,
   IdParamSchema,
@@ -297,6 +297,13 @@ async function submitToMeta(
   };
 }
 
+function templateExists(name: string, language: string, id: string | null) {
+  return new ApiError(
+    "template_exists",
+    `A template named ${name} in ${language} already exists${id ? ` (${id})` : ""}; delete it first or pick another name.`,
+  );
+}
+
 export const templatesRouter = newRouter()
   .openapi(createTemplateRoute, async (c) => {
     const caller = principalOf(c);
@@ -323,12 +330,7 @@ export const templatesRouter = newRouter()
       .from(templates)
       .where(and(scopeOf(caller), eq(templates.name, body.name), eq(templates.language, body.language)))
       .limit(1);
-    if (clash) {
-      throw new ApiError(
-        "template_exists",
-        `A template named ${body.name} in ${body.language} already exists (${clash.id}); delete it first or pick another name.`,
-      );
-    }
+    if (clash) throw templateExists(body.name, body.language, clash.id);
     const review =
       caller.environment === "live" && body.channel === "whatsapp"
         ? await submitToMeta(c, caller, body)
@@ -367,10 +369,16 @@ export const templatesRouter = newRouter()
     const reviewJobs = row.reviewDueAt
       ? [newOutboxRow("template_review", row.id, {}, row.reviewDueAt, now)]
       : [];
-    await db.batch([
-      db.insert(templates).values(row),
-      ...reviewJobs.map((job) => db.insert(outbox).values(job)),
-    ]);
+    try {
+      await db.batch([
+        db.insert(templates).values(row),
+        ...reviewJobs.map((job) => db.insert(outbox).values(job)),
+      ]);
+    } catch (error) {
+      // A concurrent create of the same name and language won the unique index.
+      if (isUniqueViolation(error)) throw templateExists(body.name, body.language, null);
+      throw error;
+    }
     await enqueue(c.env, reviewJobs, now);
     return c.json(renderTemplate(row), 201);
   })

@@ -1,4 +1,5 @@
 import type { Env } from "../env";
+import { describeError } from "../errors";
 
 /**
  * What travels on the `webhooks` queue: pointers to rows, which are the durable truth. A delivery job
@@ -40,7 +41,7 @@ export async function enqueueWebhookJobs(
   } catch (error) {
     console.error("webhooks queue unavailable; the sweeper will re-drive", {
       count: jobs.length,
-      error: String(error),
+      error: describeError(error),
     });
   }
 }

@@ -13,6 +13,9 @@ describe("message status machine", () => {
     expect(canAdvance("failed", "delivered")).toBe(false);
     expect(canAdvance("canceled", "queued")).toBe(false);
     expect(canAdvance("undelivered", "read")).toBe(false);
+    // read is final: a contradicting failure afterwards moves nothing (issue 12, point 4)
+    expect(canAdvance("read", "failed")).toBe(false);
+    expect(canAdvance("read", "undelivered")).toBe(false);
     expect(isFinal("read")).toBe(true);
     expect(isFinal("sent")).toBe(false);
   });
