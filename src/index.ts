@@ -1,6 +1,7 @@
 import { createApp } from "./app";
 import { runScheduled } from "./cron";
 import type { Env } from "./env";
+import { describeError } from "./errors";
 import { consumeWebhookDeadLetters, consumeWebhooks } from "./queues/deliver-webhook";
 import type { SendJob } from "./queues/jobs";
 import { consumeSends, consumeSendsDeadLetters } from "./queues/send-message";
@@ -31,9 +32,12 @@ export default {
   },
 
   async scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+    // runScheduled isolates its phases (a failed one is logged and named in failedPhases); the catch is
+    // only a last guard, so a tick never ends in an unhandled rejection.
     ctx.waitUntil(
-      runScheduled(env, new Date(controller.scheduledTime)).then((result) =>
-        console.log("cron tick", result),
+      runScheduled(env, new Date(controller.scheduledTime)).then(
+        (result) => console.log("cron tick", result),
+        (error) => console.error("cron tick failed", { error: describeError(error) }),
       ),
     );
   },

@@ -64,8 +64,8 @@ async function ingestNow(
   now: Date,
 ) {
   const source = { ...scope, channelId: SANDBOX_CHANNEL_ID, channel };
-  const { newIds, outboxId } = await persistInbound(env, db, source, parsed.items, now, { enqueue: false });
-  if (outboxId) await processInboundJob(env, db, outboxId, newIds);
+  const { newIds, jobs } = await persistInbound(env, db, source, parsed.items, now, { enqueue: false });
+  for (const job of jobs) await processInboundJob(env, db, job.outboxId, job.ids);
   return newIds;
 }
 

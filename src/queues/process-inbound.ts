@@ -1,4 +1,4 @@
-import { and, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, inArray, lt, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { createDb, type Db } from "../db/client";
 import {
@@ -16,9 +16,10 @@ import {
 } from "../db/schema";
 import type { EngagementItem, MessageItem, StatusItem, TemplateStatusItem } from "../domain/inbound/types";
 import type { Env } from "../env";
+import { describeError } from "../errors";
 import { newId } from "../ids";
 import { ID_SLICE } from "../inbound/ingest";
-import { renderInboundMessage } from "../routes/conversation-schemas";
+import { renderInboundMessage } from "../services/inbound-messages";
 import { commit, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
 import { deleteOutboxRow } from "./jobs";
 import { applyReceipt, eventData, type LifecycleContext } from "./message-lifecycle";
@@ -66,14 +67,13 @@ async function findMessageByProviderId(
   return row ?? null;
 }
 
+/** Why a receipt (or engagement) for a provider message id we do not know yet is held. */
+const heldNote = (providerMessageId: string) =>
+  `No message with provider id ${providerMessageId} yet; kept until it appears.`;
+
 async function applyStatus(ctx: LifecycleContext, row: InboundEventRow, item: StatusItem): Promise<Outcome> {
   const message = await findMessageByProviderId(ctx.db, row, item.providerMessageId);
-  if (!message) {
-    return {
-      state: "held",
-      note: `No message with provider id ${item.providerMessageId} yet; kept until it appears.`,
-    };
-  }
+  if (!message) return { state: "held", note: heldNote(item.providerMessageId) };
   const note = await applyReceipt(ctx, message, {
     status: item.status,
     occurredAt: row.occurredAt,
@@ -93,9 +93,7 @@ async function applyEngagement(
   item: EngagementItem,
 ): Promise<Outcome> {
   const message = await findMessageByProviderId(ctx.db, row, item.providerMessageId);
-  if (!message) {
-    return { state: "held", note: `No message with provider id ${item.providerMessageId} yet.` };
-  }
+  if (!message) return { state: "held", note: heldNote(item.providerMessageId) };
   await commit(ctx.env, ctx.db, [
     markApplied(ctx.db, row, ctx.now),
     ...emitGuardedEvent(
@@ -300,6 +298,9 @@ async function applyItem(ctx: LifecycleContext, row: InboundEventRow): Promise<O
       return applyEngagement(ctx, row, item);
     case "notice":
       return { state: "ignored", note: `${item.type}${item.reason ? `: ${item.reason}` : ""}` };
+    default:
+      // A kind this build does not know (a newer build wrote it, or the row was edited): kept, not applied.
+      return { state: "ignored", note: `Unknown item kind ${String((item as { kind?: unknown }).kind)}.` };
   }
 }
 
@@ -320,11 +321,121 @@ export async function processInboundEvent(ctx: LifecycleContext, row: InboundEve
   return outcome;
 }
 
-/** The `inbound` job: process the pending (or held) items it names, then drop its outbox row. */
+/** The columns of an item with `item` as stored text, parsed row by row (see readItems). */
+const RAW_ITEM_ROW = { ...getTableColumns(inboundEvents), item: sql<string>`${inboundEvents.item}` };
+type RawItemRow = Omit<InboundEventRow, "item"> & { item: string };
+
+/**
+ * Parses the stored items. One that is not JSON is one bad row, not a failed job or sweep: it is set aside
+ * as `ignored` with a note (kept for support, never retried) and the others go on.
+ */
+async function readItems(db: Db, rows: RawItemRow[], now: Date): Promise<InboundEventRow[]> {
+  const out: InboundEventRow[] = [];
+  for (const row of rows) {
+    try {
+      out.push({ ...row, item: JSON.parse(row.item) as InboundEventRow["item"] });
+    } catch {
+      console.error("inbound item unreadable; set aside", { id: row.id, kind: row.kind });
+      await db
+        .update(inboundEvents)
+        .set({ state: "ignored", note: "The stored item is not readable JSON.", processedAt: now })
+        .where(and(eq(inboundEvents.id, row.id), inArray(inboundEvents.state, ["pending", "held"])));
+    }
+  }
+  return out;
+}
+
+/**
+ * Processes rows one by one (at `now`, else each at its own time): an item that throws (a D1 error, a bug)
+ * is logged and the rest still run. The rows that threw are returned, left as they were for a retry.
+ */
+async function processEach(env: Env, db: Db, rows: InboundEventRow[], now?: Date) {
+  const failed: InboundEventRow[] = [];
+  let applied = 0;
+  for (const row of rows) {
+    try {
+      const outcome = await processInboundEvent({ env, db, now: now ?? new Date() }, row);
+      if (outcome.state === "applied") applied++;
+    } catch (error) {
+      console.error("inbound item failed", { id: row.id, kind: row.kind, error: describeError(error) });
+      failed.push(row);
+    }
+  }
+  return { applied, failed };
+}
+
+/** Items that only ever refer to one of our messages by its provider id. */
+const RECEIPT_KINDS: readonly string[] = ["status", "engagement"];
+
+/**
+ * Holds, in two statements, every receipt of `rows` whose provider message id names none of our messages,
+ * and returns the other rows. A burst of receipts we cannot place yet (thousands of statuses for messages
+ * sent elsewhere) then costs a few queries per job instead of two per item. A message that appears between
+ * the lookup and the hold is caught like any held receipt: by its send's job or the cron's sweep.
+ */
+async function holdUnknownReceipts(db: Db, rows: InboundEventRow[], now: Date): Promise<InboundEventRow[]> {
+  // A job's items share one tenant and environment; grouping keeps the lookup right whatever a job names.
+  const scopes = new Map<string, InboundEventRow[]>();
+  for (const row of rows) {
+    if (!RECEIPT_KINDS.includes(row.kind) || !row.providerMessageId) continue;
+    const scope = `${row.tenantId} ${row.environment}`;
+    scopes.set(scope, [...(scopes.get(scope) ?? []), row]);
+  }
+  const known = new Set<string>();
+  for (const [scope, receipts] of scopes) {
+    const { tenantId, environment } = receipts[0] as InboundEventRow;
+    const pmids = JSON.stringify(receipts.map((row) => row.providerMessageId));
+    const found = await db
+      .select({ id: messages.providerMessageId })
+      .from(messages)
+      .where(
+        and(
+          eq(messages.tenantId, tenantId),
+          eq(messages.environment, environment),
+          sql`${messages.providerMessageId} IN (SELECT value FROM json_each(${pmids}))`,
+        ),
+      );
+    for (const row of found) known.add(`${scope} ${row.id}`);
+  }
+  const isUnknown = (row: InboundEventRow) =>
+    RECEIPT_KINDS.includes(row.kind) &&
+    row.providerMessageId !== null &&
+    !known.has(`${row.tenantId} ${row.environment} ${row.providerMessageId}`);
+  const unknown = rows.filter(isUnknown);
+  if (unknown.length === 0) return rows;
+  const notes = JSON.stringify(
+    unknown.map((row) => ({ id: row.id, note: heldNote(row.providerMessageId ?? "") })),
+  );
+  // A held item keeps its first deadline; the cron sweep expires it once that passes.
+  await db
+    .update(inboundEvents)
+    .set({
+      state: "held",
+      note: sql`(SELECT json_extract(n.value, '$.note') FROM json_each(${notes}) AS n
+        WHERE json_extract(n.value, '$.id') = ${inboundEvents.id})`,
+      processedAt: now,
+      holdUntil: sql`coalesce(${inboundEvents.holdUntil}, ${inboundEvents.receivedAt} + ${HOLD_MS})`,
+    })
+    .where(
+      and(
+        sql`${inboundEvents.id} IN (SELECT json_extract(value, '$.id') FROM json_each(${notes}))`,
+        inArray(inboundEvents.state, ["pending", "held"]),
+      ),
+    );
+  return rows.filter((row) => !isUnknown(row));
+}
+
+/**
+ * The `inbound` job: process the pending (or held) items it names, then drop its outbox row. A job names at
+ * most JOB_IDS_LIMIT items (older rows are split by the sweeper), so its work is bounded. When an item
+ * throws, the others are still processed and the job then fails, so the queue retries it: the items already
+ * applied are skipped by their state, and only what failed runs again.
+ */
 export async function processInboundJob(env: Env, db: Db, outboxId: string, ids: string[]): Promise<void> {
+  let failed = 0;
   for (let i = 0; i < ids.length; i += ID_SLICE) {
-    const rows = await db
-      .select()
+    const raw = await db
+      .select(RAW_ITEM_ROW)
       .from(inboundEvents)
       .where(
         and(
@@ -333,8 +444,10 @@ export async function processInboundJob(env: Env, db: Db, outboxId: string, ids:
         ),
       )
       .orderBy(inboundEvents.occurredAt);
-    for (const row of rows) await processInboundEvent({ env, db, now: new Date() }, row);
+    const rows = await holdUnknownReceipts(db, await readItems(db, raw, new Date()), new Date());
+    failed += (await processEach(env, db, rows)).failed.length;
   }
+  if (failed > 0) throw new Error(`${failed} of ${ids.length} inbound items failed; the job will be retried`);
   await deleteOutboxRow(db, outboxId);
 }
 
@@ -349,15 +462,12 @@ const PURGE_LIMIT = 1000;
 
 /**
  * The cron's share: retry held receipts whose message has appeared since (a receipt can beat our own record
- * of the provider's id), expire the ones held too long, and purge processed items past the retention.
+ * of the provider's id). An item that throws is logged and tried again on a later tick, after the others.
  */
-export async function sweepHeldInbound(
-  env: Env,
-  now: Date,
-): Promise<{ applied: number; expired: number; purged: number }> {
+export async function sweepHeldInbound(env: Env, now: Date): Promise<{ applied: number }> {
   const db = createDb(env.DB);
   const ready = await db
-    .select()
+    .select(RAW_ITEM_ROW)
     .from(inboundEvents)
     .where(
       and(
@@ -366,12 +476,30 @@ export async function sweepHeldInbound(
           AND m.tenant_id = ${inboundEvents.tenantId} AND m.environment = ${inboundEvents.environment})`,
       ),
     )
+    // Least recently tried first: items that keep failing cannot crowd out the others.
+    .orderBy(inboundEvents.processedAt)
     .limit(HELD_SWEEP_LIMIT);
-  let applied = 0;
-  for (const row of ready) {
-    const outcome = await processInboundEvent({ env, db, now }, row);
-    if (outcome.state === "applied") applied++;
+  const { applied, failed } = await processEach(env, db, await readItems(db, ready, now), now);
+  if (failed.length > 0) {
+    await db
+      .update(inboundEvents)
+      .set({ processedAt: now })
+      .where(
+        and(
+          sql`${inboundEvents.id} IN (SELECT value FROM json_each(${JSON.stringify(failed.map((r) => r.id))}))`,
+          eq(inboundEvents.state, "held"),
+        ),
+      );
   }
+  return { applied };
+}
+
+/** The cron's other share: expire receipts held too long, purge processed items past the retention. */
+export async function expireAndPurgeInbound(
+  env: Env,
+  now: Date,
+): Promise<{ expired: number; purged: number }> {
+  const db = createDb(env.DB);
   const cutoff = now.getTime() - INBOUND_RETENTION_MS;
   const [expired, purged] = await db.batch([
     db
@@ -384,5 +512,5 @@ export async function sweepHeldInbound(
         AND received_at < ${cutoff} LIMIT ${PURGE_LIMIT})`,
     ),
   ]);
-  return { applied, expired: expired.meta.changes, purged: purged.meta.changes };
+  return { expired: expired.meta.changes, purged: purged.meta.changes };
 }

@@ -13,9 +13,9 @@ const SWEEP_LIMIT = 500;
 const PURGE_LIMIT = 5_000;
 
 /**
- * The webhooks half of the minute tick: re-drives overdue deliveries and stalled replays, releases
+ * The webhooks half of the minute tick: re-drives overdue deliveries and stalled replays, and releases
  * deliveries held behind an event that is no longer pending (a safety net: the deliverer releases them
- * itself), and purges events, deliveries and attempts past the 30-day retention.
+ * itself). The retention purge is its own cron phase (purgeWebhooks), so a failure of one never skips the other.
  */
 export async function sweepWebhooks(env: Env, now: Date) {
   const db = createDb(env.DB);
@@ -67,6 +67,15 @@ export async function sweepWebhooks(env: Env, now: Date) {
     stalledReplays.map((row) => ({ job: { kind: "replay" as const, replayId: row.id } })),
   );
 
+  return {
+    deliveriesRedriven: overdue.length + released.length,
+    replaysRedriven: stalledReplays.length,
+  };
+}
+
+/** Purges events, deliveries and attempts past the 30-day retention, a bounded number per table and tick. */
+export async function purgeWebhooks(env: Env, now: Date) {
+  const db = createDb(env.DB);
   const cutoff = now.getTime() - EVENT_RETENTION_MS;
   const oldest = (table: string, column: string) =>
     sql.raw(`SELECT rowid FROM ${table} WHERE ${column} < ${cutoff} LIMIT ${PURGE_LIMIT}`);
@@ -76,8 +85,6 @@ export async function sweepWebhooks(env: Env, now: Date) {
     db.delete(webhookAttempts).where(sql`rowid IN (${oldest("webhook_attempts", "attempted_at")})`),
   ]);
   return {
-    deliveriesRedriven: overdue.length + released.length,
-    replaysRedriven: stalledReplays.length,
     eventsPurged: purgedEvents.meta.changes,
     deliveriesPurged: purgedDeliveries.meta.changes,
     attemptsPurged: purgedAttempts.meta.changes,

@@ -2,8 +2,9 @@ import { env } from "cloudflare:workers";
 import { expect, vi } from "vitest";
 import { twilioSignature } from "../../src/inbound/verify";
 import { generateWebhookSecret } from "../../src/webhooks/secrets";
+import { messagesWebhook } from "../domain/inbound/meta.fixtures";
 import { fakeMeta, fakeResend, fakeTwilio } from "../fakes/client";
-import { call, json, type SeededKey } from "../helpers";
+import { call, json, openCustomerWindow, type SeededKey, send, waitForMessage } from "../helpers";
 
 /** Signing the way each provider signs its webhooks, for tests that play the provider. */
 
@@ -147,4 +148,31 @@ export function eventually<T>(read: () => Promise<T>, predicate: (value: T) => b
     },
     { timeout: 10_000, interval: 50 },
   );
+}
+
+/**
+ * Free-form WhatsApp texts of a live tenant through its connected channel (the customer window opened as an
+ * inbound message would), each waited for until `sent`: our ids and Meta's wamids.
+ */
+export async function sentWhatsAppTexts(live: SeededKey, recipients: string[]) {
+  const sent: { id: string; wamid: string }[] = [];
+  for (const to of recipients) {
+    await openCustomerWindow(live.tenantId, to, new Date(), "live");
+    const accepted = await json(await send(live.secret, { channel: "whatsapp", to, text: { body: "Oi!" } }));
+    expect(accepted.id, JSON.stringify(accepted)).toMatch(/^msg_/);
+    const message = await waitForMessage(live.secret, accepted.id, (m) => m.status === "sent");
+    sent.push({ id: accepted.id, wamid: message.provider_message_id });
+  }
+  return sent;
+}
+
+/** A Meta `statuses` webhook of `count` receipts, the first ones for `wamids`. */
+export function manyStatusesWebhook(count: number, wamids: string[], tag = crypto.randomUUID().slice(0, 8)) {
+  const statuses = Array.from({ length: count }, (_, i) => ({
+    id: wamids[i] ?? `wamid.HBgN${tag}${String(i).padStart(6, "0")}`,
+    status: "delivered",
+    timestamp: "1717171720",
+    recipient_id: "5511987654321",
+  }));
+  return messagesWebhook({ statuses });
 }
