@@ -1,9 +1,10 @@
 // `npm start`: everything a fresh clone needs to serve the API locally, in one command, without prompts.
-//   1. .dev.vars from .dev.vars.example (empty values become random secrets)
+//   1. .dev.vars from .dev.vars.example (empty values become random secrets); an existing one gets the
+//      settings it lacks appended, and a value the worker cannot use stops us (lib/dev-vars.mjs)
 //   2. local D1 migrations
 //   3. the development tenant + one all-scope sandbox key, printed once (lib/local-db.mjs)
-//   4. `wrangler dev` on http://localhost:8787 (loopback only), plus the cron triggers of wrangler.toml,
-//      because `wrangler dev` never fires them by itself.
+//   4. `wrangler dev` on http://localhost:8787 (loopback only; `--port N` or PORT=N for another port), plus
+//      the cron triggers of wrangler.toml, because `wrangler dev` never fires them by itself.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { connect } from "node:net";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { checkDevVars, createDevVars, mergeDevVars, parseDevVars } from "./lib/dev-vars.mjs";
 import {
   applyMigrations,
   BASE_URL,
@@ -22,22 +24,60 @@ import {
   ROOT,
   WRANGLER,
 } from "./lib/local-db.mjs";
+import { DEFAULT_PORT } from "./lib/port.mjs";
 
 // workerd listens on 127.0.0.1 only; `localhost` reaches it too (clients fall back to IPv4).
 const ORIGIN = `http://127.0.0.1:${PORT}`;
 const MINUTE = 60_000;
 
+const list = (names) => names.join(", ");
+
+/**
+ * Makes .dev.vars hold every setting of .dev.vars.example: creates it, or appends what an older copy
+ * lacks (never changing a line the developer wrote), and refuses values the worker cannot use. Returns
+ * the settings it holds.
+ */
 function ensureDevVars() {
   const target = join(ROOT, ".dev.vars");
-  if (existsSync(target)) return;
   const example = readFileSync(join(ROOT, ".dev.vars.example"), "utf8");
-  // An empty value is a secret to generate: every clone gets its own, none is committed.
-  const filled = example.replace(
-    /^([A-Z0-9_]+)=[ \t]*(\r?)$/gm,
-    (_, name, cr) => `${name}=${randomBytes(32).toString("base64")}${cr}`,
-  );
-  writeFileSync(target, filled, { mode: 0o600 });
-  console.log("Created .dev.vars from .dev.vars.example");
+  // An empty example value is a secret to generate: every clone gets its own, none is committed.
+  const secret = () => randomBytes(32).toString("base64");
+  if (!existsSync(target)) {
+    writeFileSync(target, createDevVars(example, secret).text, { mode: 0o600 });
+    console.log("Created .dev.vars from .dev.vars.example");
+    return parseDevVars(readFileSync(target, "utf8"));
+  }
+  const current = readFileSync(target, "utf8");
+  const problems = checkDevVars(parseDevVars(current));
+  if (problems.length) throw new Error(`Cannot start: ${problems.join("\n")}`);
+  const merged = mergeDevVars(current, example, secret);
+  if (merged.added.length) {
+    writeFileSync(target, merged.text);
+    const added = merged.added.map((name) =>
+      merged.generated.includes(name) ? `${name} (a new random secret)` : name,
+    );
+    console.log(
+      `.dev.vars lacked settings of .dev.vars.example; added ${list(added)}. Your other lines are unchanged.`,
+    );
+  }
+  return parseDevVars(merged.text);
+}
+
+/**
+ * `--var PUBLIC_BASE_URL:…` for wrangler dev, so callback URLs (Twilio's StatusCallback, inbound URLs) name
+ * the port we serve on: wrangler.toml's value is for 8787. Nothing when .dev.vars sets it (a tunnel, say).
+ */
+function publicBaseUrlArgs(devVars) {
+  const own = devVars.get("PUBLIC_BASE_URL");
+  if (own === undefined) return ["--var", `PUBLIC_BASE_URL:${BASE_URL}`];
+  const url = new URL(own);
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  if (["localhost", "127.0.0.1"].includes(url.hostname) && port !== PORT) {
+    console.warn(
+      `Note: PUBLIC_BASE_URL in .dev.vars is ${url.origin}, but the server listens on port ${PORT}.`,
+    );
+  }
+  return [];
 }
 
 /** A new sandbox key when the development tenant had to be created; null when it already existed. */
@@ -61,7 +101,7 @@ function portInUse(port) {
   });
 }
 
-function startWrangler() {
+function startWrangler(devVars) {
   const args = [
     "dev",
     "--port",
@@ -70,6 +110,7 @@ function startWrangler() {
     "127.0.0.1",
     "--show-interactive-dev-session=false",
     "--test-scheduled",
+    ...publicBaseUrlArgs(devVars),
   ];
   // No stdin: wrangler stays non-interactive (no hotkey bar), Ctrl+C reaches it as a signal.
   return spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
@@ -134,12 +175,13 @@ function startCronTicker(crons) {
 
 async function main() {
   if (await portInUse(PORT)) {
+    const other = PORT === DEFAULT_PORT ? " or pick another port: PORT=8788 npm start" : "";
     console.error(
-      `Port ${PORT} is already in use (another \`npm start\` or \`wrangler dev\`?). Stop it and retry.`,
+      `Port ${PORT} is already in use (another \`npm start\` or \`wrangler dev\`?). Stop it and retry${other}.`,
     );
     process.exit(1);
   }
-  ensureDevVars();
+  const devVars = ensureDevVars();
   applyMigrations();
   let newKey = ensureDevTenant();
   const showKey = () => {
@@ -147,7 +189,7 @@ async function main() {
     newKey = null;
   };
 
-  const child = startWrangler();
+  const child = startWrangler(devVars);
   let stopCron = () => {};
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
   // `npm start` runs us via `sh -c`, which does not pass on the SIGTERM npm forwards: stop with the parent.

@@ -2,9 +2,22 @@
  * Provider credentials at rest: AES-256-GCM under SECRETS_ENCRYPTION_KEY (base64 of 32 bytes, a Worker
  * secret). The stored form is `v1.<base64 iv>.<base64 ciphertext+tag>`; the tenant id is bound as
  * additional data so a ciphertext copied to another tenant's row does not decrypt.
+ *
+ * A missing or malformed key, or one that cannot open what is stored, is the operator's mistake, not the
+ * caller's: it is thrown as a 503 `misconfigured` ApiError that names the setting and never shows its value
+ * (queue consumers log that message and retry).
  */
 
+import { ApiError } from "./errors";
+
 const VERSION = "v1";
+const SETTING = "SECRETS_ENCRYPTION_KEY";
+const HOW_TO_SET =
+  "set it to base64 of 32 random bytes (`wrangler secret put SECRETS_ENCRYPTION_KEY` when deployed, `.dev.vars` locally)";
+
+function misconfigured(problem: string): ApiError {
+  return new ApiError("misconfigured", `Sendwire is misconfigured: ${problem}`);
+}
 
 function toBase64(bytes: Uint8Array): string {
   let binary = "";
@@ -17,16 +30,18 @@ function fromBase64(text: string): Uint8Array {
 }
 
 async function importKey(keyBase64: string | undefined): Promise<CryptoKey> {
+  if (keyBase64 === undefined || keyBase64.trim() === "") {
+    throw misconfigured(`${SETTING} is not set; ${HOW_TO_SET}.`);
+  }
   let raw: Uint8Array;
   try {
-    raw = fromBase64(keyBase64 ?? "");
+    raw = fromBase64(keyBase64.trim());
   } catch {
     raw = new Uint8Array();
   }
   if (raw.length !== 32) {
-    throw new Error(
-      "SECRETS_ENCRYPTION_KEY must be set to base64 of 32 random bytes (see .dev.vars.example).",
-    );
+    // Neither the value nor its decoded length is shown: the message may reach an API caller.
+    throw misconfigured(`${SETTING} is not base64 of 32 bytes; ${HOW_TO_SET}.`);
   }
   return crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
 }
@@ -55,10 +70,19 @@ export async function decryptSecrets(
   const [version, iv, ciphertext] = stored.split(".");
   if (version !== VERSION || !iv || !ciphertext) throw new Error("unrecognised secrets ciphertext");
   const key = await importKey(keyBase64);
-  const plaintext = await crypto.subtle.decrypt(
-    { name: "AES-GCM", iv: fromBase64(iv), additionalData: new TextEncoder().encode(tenantId) },
-    key,
-    fromBase64(ciphertext),
-  );
+  let plaintext: ArrayBuffer;
+  try {
+    plaintext = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: fromBase64(iv), additionalData: new TextEncoder().encode(tenantId) },
+      key,
+      fromBase64(ciphertext),
+    );
+  } catch {
+    // The key is well-formed but does not open what it sealed: it was replaced after the secrets were
+    // stored (or the stored value was altered). Only the operator can fix either.
+    throw misconfigured(
+      `stored secrets cannot be decrypted with the configured ${SETTING}; it was changed after they were stored, or the stored value is damaged. Restore the key they were stored with.`,
+    );
+  }
   return JSON.parse(new TextDecoder().decode(plaintext)) as Record<string, string>;
 }

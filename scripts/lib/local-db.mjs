@@ -4,9 +4,18 @@ import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { monotonicFactory } from "ulidx";
+import { choosePort } from "./port.mjs";
+import { appliedMigrations } from "./wrangler-output.mjs";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-export const PORT = 8787;
+
+const chosen = choosePort(process.argv.slice(2), process.env);
+if (chosen.error) {
+  console.error(chosen.error);
+  process.exit(1);
+}
+/** `--port N`, else $PORT, else 8787 (see lib/port.mjs). */
+export const PORT = chosen.port;
 export const BASE_URL = `http://localhost:${PORT}`;
 
 /** The development tenant is recognised by this exact name (its id is an ordinary `ten_` ULID). */
@@ -52,9 +61,12 @@ export function wrangler(args) {
 
 /** Applies pending migrations to the local D1 (a no-op when they are all applied) and says what it did. */
 export function applyMigrations() {
-  const out = wrangler(["d1", "migrations", "apply", "DB", "--local"]);
-  const applied = [...out.matchAll(/│\s*(\S+\.sql)\s*│\s*✅/g)].map((m) => m[1]);
-  console.log(applied.length ? `Local D1: applied ${applied.join(", ")}` : "Local D1: migrations up to date");
+  const applied = appliedMigrations(wrangler(["d1", "migrations", "apply", "DB", "--local"]));
+  console.log(
+    applied.length
+      ? `Local D1: applied ${applied.length} migration(s): ${applied.join(", ")}`
+      : "Local D1: migrations up to date",
+  );
 }
 
 /** Runs SQL on the local D1 and returns the rows of each statement. Several statements run atomically. */

@@ -18,13 +18,36 @@ interface DohAnswer {
   Answer?: { type?: number; TTL?: number; data?: string }[];
 }
 
+/** The resolver's origin, for messages (its path and query say nothing useful). */
+function resolverName(resolver: string): string {
+  try {
+    return new URL(resolver).origin;
+  } catch {
+    return "the configured resolver (WEBHOOK_DNS_RESOLVER is not a URL)";
+  }
+}
+
 async function query(resolver: string, hostname: string, type: "A" | "AAAA") {
   const url = `${resolver}?name=${encodeURIComponent(hostname)}&type=${type}`;
-  const res = await fetch(url, {
-    headers: { accept: "application/dns-json" },
-    signal: AbortSignal.timeout(RESOLVE_TIMEOUT_MS),
-  });
-  if (!res.ok) throw new Error(`DNS resolver answered ${res.status}`);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: { accept: "application/dns-json" },
+      signal: AbortSignal.timeout(RESOLVE_TIMEOUT_MS),
+    });
+  } catch (error) {
+    const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+    const why = timedOut
+      ? `no answer within ${RESOLVE_TIMEOUT_MS / 1000} s`
+      : error instanceof Error
+        ? error.message
+        : String(error);
+    throw new Error(`DNS-over-HTTPS resolver ${resolverName(resolver)} unreachable: ${why}`);
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new Error(`DNS resolver answered ${res.status}`);
+  }
   const body = (await res.json()) as DohAnswer;
   // 0 NOERROR, 3 NXDOMAIN (no addresses); anything else (SERVFAIL, REFUSED) is a failed lookup.
   if (body.Status !== 0 && body.Status !== 3) throw new Error(`DNS lookup failed (status ${body.Status})`);

@@ -297,16 +297,27 @@ export function checkResolvedAddresses(
 }
 
 /**
+ * Whether a URL hostname (as `URL.hostname` gives it) always means this machine: `localhost`,
+ * `*.localhost` (RFC 6761 reserves both for loopback), an address in 127.0.0.0/8 or `[::1]`. Such names
+ * are never looked up in DNS: a resolver has nothing to say about them.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const name = hostname.toLowerCase().replace(/\.+$/, "");
+  if (name === "localhost" || name.endsWith(".localhost")) return true;
+  if (name === "[::1]") return true;
+  return DOTTED_QUAD.test(name) && ipaddr.IPv4.isValidFourPartDecimal(name) && name.startsWith("127.");
+}
+
+/**
  * The `ALLOW_LOCAL_WEBHOOKS` setting: only the exact string "true" enables it (typos stay safe), and only
- * while Sendwire itself runs locally: a `publicBaseUrl` that is not on localhost/loopback (a deployed
- * configuration) switches it off whatever the flag says.
+ * while Sendwire itself runs locally, i.e. its `publicBaseUrl` (PUBLIC_BASE_URL) is a loopback URL
+ * ({@link isLoopbackHost}). Unset, empty, malformed or any other host (a deployed configuration) switches
+ * it off whatever the flag says.
  */
 export function allowLocalWebhooks(setting: string | undefined, publicBaseUrl?: string): boolean {
-  if (setting !== "true") return false;
-  if (publicBaseUrl === undefined || publicBaseUrl === "") return true;
+  if (setting !== "true" || !publicBaseUrl) return false;
   try {
-    const host = new URL(publicBaseUrl).hostname;
-    return host === "localhost" || host === "127.0.0.1" || host === "[::1]";
+    return isLoopbackHost(new URL(publicBaseUrl).hostname);
   } catch {
     return false;
   }

@@ -88,6 +88,11 @@ export class FakeDnsClient {
   async setRecords(name: string, records: { a?: string[]; aaaa?: string[] }): Promise<void> {
     await control("POST", "dns", { name, ...records });
   }
+
+  /** How many DNS-over-HTTPS queries (A and AAAA each count) the fake resolver has had for `name`. */
+  async queryCount(name: string): Promise<number> {
+    return (await control<{ count: number }>("GET", `dns-queries?name=${encodeURIComponent(name)}`)).count;
+  }
 }
 
 export const fakeReceiver = () => new FakeReceiverClient();

@@ -14,6 +14,7 @@
  * DNS over HTTPS (JSON API, as cloudflare-dns.com answers it):
  *   POST /__control/dns { name, a?: string[], aaaa?: string[] }   set a name's records
  *   GET  /dns-query?name=…&type=A|AAAA             → { Status, Answer } (Status 3 = NXDOMAIN for unknown names)
+ *   GET  /__control/dns-queries?name=…             → { count } how many /dns-query requests asked about name
  */
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
@@ -86,6 +87,8 @@ export async function startFakeReceiver() {
   const sinks = new BoundedMap(LIMITS.maxSinks);
   /** @type {BoundedMap} lower-case name → { a: string[], aaaa: string[] } */
   const names = new BoundedMap(LIMITS.maxNames);
+  /** @type {BoundedMap} lower-case name → how many /dns-query requests asked about it */
+  const queried = new BoundedMap(LIMITS.maxNames);
 
   /** @param {import("node:http").IncomingMessage} incoming @param {import("node:http").ServerResponse} res */
   async function handle(incoming, res) {
@@ -130,6 +133,7 @@ export async function startFakeReceiver() {
     if (url.pathname === "/dns-query" && method === "GET") {
       const name = (url.searchParams.get("name") ?? "").toLowerCase().replace(/\.$/, "");
       const type = url.searchParams.get("type") === "AAAA" ? 28 : 1;
+      queried.set(name, (queried.get(name) ?? 0) + 1);
       const records = names.get(name);
       if (!records) return sendJson(res, 200, { Status: 3, Question: [{ name, type }] });
       const data = type === 1 ? records.a : records.aaaa;
@@ -144,6 +148,10 @@ export async function startFakeReceiver() {
       const id = randomBytes(8).toString("hex");
       sinks.set(id, { scripted: [], fallback: { status: 200, body: "ok" }, requests: [] });
       return sendJson(res, 201, { id });
+    }
+    if (method === "GET" && url.pathname === "/__control/dns-queries") {
+      const name = (url.searchParams.get("name") ?? "").toLowerCase().replace(/\.$/, "");
+      return sendJson(res, 200, { count: queried.get(name) ?? 0 });
     }
     if (method === "GET" && url.pathname === "/__control/requests") {
       const sink = sinks.get(url.searchParams.get("sink") ?? "");

@@ -5,6 +5,7 @@ import {
   checkResolvedAddresses,
   checkWebhookUrl,
   FORBIDDEN_RANGES,
+  isLoopbackHost,
 } from "../../src/webhooks/url-guard";
 
 const PROD = { allowLocal: false } as const;
@@ -666,16 +667,64 @@ describe("properties", () => {
 
 describe("allowLocalWebhooks", () => {
   it("is enabled only by the exact string true", () => {
-    expect(allowLocalWebhooks("true")).toBe(true);
+    expect(allowLocalWebhooks("true", "http://localhost:8787")).toBe(true);
     for (const value of [undefined, "", "false", "TRUE", "1", "yes", " true"]) {
-      expect(allowLocalWebhooks(value), String(value)).toBe(false);
+      expect(allowLocalWebhooks(value, "http://localhost:8787"), String(value)).toBe(false);
     }
   });
 
-  it("is ignored when Sendwire's own public URL is not local (a deployed configuration)", () => {
-    expect(allowLocalWebhooks("true", "http://localhost:8787")).toBe(true);
-    expect(allowLocalWebhooks("true", "http://127.0.0.1:8787")).toBe(true);
-    expect(allowLocalWebhooks("true", "https://api.example.com")).toBe(false);
-    expect(allowLocalWebhooks("true", "not a url")).toBe(false);
+  it("is honoured only while Sendwire's own public URL is a loopback URL", () => {
+    for (const local of [
+      "http://localhost:8787",
+      "http://LOCALHOST:9000/",
+      "http://sendwire.localhost",
+      "http://127.0.0.1:8787",
+      "http://127.8.9.10",
+      "http://[::1]:8787",
+      "https://localhost",
+    ]) {
+      expect(allowLocalWebhooks("true", local), local).toBe(true);
+    }
+    // Unset or empty is what a deployment that forgot PUBLIC_BASE_URL looks like: not local.
+    for (const other of [
+      undefined,
+      "",
+      "https://api.example.com",
+      "http://localhost.example.com",
+      "http://10.0.0.5:8787",
+      "http://[::ffff:127.0.0.1]",
+      "http://0.0.0.0:8787",
+      "not a url",
+    ]) {
+      expect(allowLocalWebhooks("true", other), String(other)).toBe(false);
+    }
+  });
+});
+
+describe("isLoopbackHost", () => {
+  it("knows localhost, *.localhost, 127.0.0.0/8 and [::1] as URL.hostname spells them", () => {
+    for (const host of [
+      "localhost",
+      "LocalHost",
+      "localhost.",
+      "a.b.localhost",
+      "127.0.0.1",
+      "127.255.0.9",
+      "[::1]",
+    ]) {
+      expect(isLoopbackHost(host), host).toBe(true);
+    }
+    for (const host of [
+      "localhost.com",
+      "notlocalhost",
+      "128.0.0.1",
+      "10.0.0.1",
+      "[::2]",
+      "::1",
+      "0.0.0.0",
+      "",
+    ]) {
+      expect(isLoopbackHost(host), host).toBe(false);
+    }
   });
 });
