@@ -1,9 +1,13 @@
-import { and, eq } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import { generateKeySecret, hashKeySecret } from "../domain/api-keys";
 import type { Environment } from "../env";
 import { newId } from "../ids";
 import type { Db } from "./client";
+import { compiled, compiledInsert, rowMapper } from "./compiled";
 import { type ApiKeyRow, apiKeySecrets, apiKeys, tenants } from "./schema";
+
+const insertApiKey = compiledInsert(apiKeys);
+const insertApiKeySecret = compiledInsert(apiKeySecrets);
 
 export interface NewApiKey {
   tenantId: string;
@@ -32,8 +36,8 @@ export async function createApiKey(
     createdAt: now,
   };
   await db.batch([
-    db.insert(apiKeys).values(key),
-    db.insert(apiKeySecrets).values({
+    insertApiKey(db, key),
+    insertApiKeySecret(db, {
       secretHash: await hashKeySecret(secret),
       keyId: key.id,
       prefix,
@@ -75,4 +79,48 @@ export async function findApiKey(db: Db, scope: { tenantId: string; environment:
     )
     .limit(1);
   return row ?? null;
+}
+
+const apiKeyOf = rowMapper(apiKeys);
+
+/**
+ * A page of the caller's keys, newest first, before `before` (a key id, or null for the first page), each
+ * with the latest expiry of a rotated-out secret still in its overlap: one query, compiled once per isolate.
+ */
+const keyPage = compiled(
+  (db, p) =>
+    db
+      .select({
+        key: apiKeys,
+        // Spelled out: drizzle leaves columns unqualified here, and both tables have an expires_at.
+        previousSecretExpiresAt: sql`(SELECT max(s.expires_at) FROM api_key_secrets s
+          WHERE s.key_id = "api_keys"."id" AND s.expires_at > ${p("nowMs")})`.as(
+          "previous_secret_expires_at",
+        ),
+      })
+      .from(apiKeys)
+      .where(
+        and(
+          eq(apiKeys.tenantId, p("tenantId")),
+          eq(apiKeys.environment, p("environment")),
+          sql`(${p("before")} IS NULL OR ${apiKeys.id} < ${p("before")})`,
+        ),
+      )
+      .orderBy(desc(apiKeys.id))
+      .limit(p("limit")),
+  (result) =>
+    (result.results as Record<string, unknown>[]).map((raw) => ({
+      ...apiKeyOf(raw),
+      previousSecretExpiresAt:
+        typeof raw.previous_secret_expires_at === "number" ? new Date(raw.previous_secret_expires_at) : null,
+    })),
+);
+
+export function listApiKeyPage(
+  db: Db,
+  scope: { tenantId: string; environment: Environment },
+  page: { before: string | null; limit: number },
+  now: Date,
+) {
+  return keyPage(db, { ...scope, ...page, nowMs: now.getTime() }).run();
 }

@@ -26,6 +26,25 @@ const MAX_E164_DIGITS = 15;
  * input is accepted: a number without a country code is ambiguous for an API serving every country.
  */
 export function normalizePhone(input: string): PhoneResult {
+  const known = recentResults.get(input);
+  if (known) return known;
+  const result = normalizePhoneUncached(input);
+  if (recentResults.size >= MAX_RECENT_RESULTS) {
+    const oldest = recentResults.keys().next().value;
+    if (oldest !== undefined) recentResults.delete(oldest);
+  }
+  recentResults.set(input, result);
+  return result;
+}
+
+/**
+ * Results of recent inputs (the answer is a pure function of the input): senders write to the same numbers
+ * again and again, and the `max` metadata check is the dearest step of a send's validation.
+ */
+const recentResults = new Map<string, PhoneResult>();
+const MAX_RECENT_RESULTS = 4_096;
+
+function normalizePhoneUncached(input: string): PhoneResult {
   if (typeof input !== "string" || input.trim() === "") {
     return { ok: false, reason: `Phone number is empty. ${E164_HINT}` };
   }
@@ -64,14 +83,18 @@ export function normalizePhone(input: string): PhoneResult {
   }
   parsed = withoutMexicanMobilePrefix(parsed);
 
-  const where = parsed.country
-    ? `${parsed.country} (+${parsed.countryCallingCode})`
-    : `country code +${parsed.countryCallingCode}`;
-  const lengthProblem = validatePhoneNumberLength(parsed.number);
-  if (lengthProblem === "TOO_SHORT") return { ok: false, reason: `Phone number is too short for ${where}.` };
-  if (lengthProblem === "TOO_LONG") return { ok: false, reason: `Phone number is too long for ${where}.` };
-  if (lengthProblem) return { ok: false, reason: `Phone number has an impossible length for ${where}.` };
-  if (!parsed.isValid()) return { ok: false, reason: `Phone number is not a valid number for ${where}.` };
+  if (!parsed.isValid()) {
+    // Only a refused number pays for the second look that says why.
+    const where = parsed.country
+      ? `${parsed.country} (+${parsed.countryCallingCode})`
+      : `country code +${parsed.countryCallingCode}`;
+    const lengthProblem = validatePhoneNumberLength(parsed.number);
+    if (lengthProblem === "TOO_SHORT")
+      return { ok: false, reason: `Phone number is too short for ${where}.` };
+    if (lengthProblem === "TOO_LONG") return { ok: false, reason: `Phone number is too long for ${where}.` };
+    if (lengthProblem) return { ok: false, reason: `Phone number has an impossible length for ${where}.` };
+    return { ok: false, reason: `Phone number is not a valid number for ${where}.` };
+  }
   if (!parsed.country) {
     // +800, +882, +883…: valid but non-geographic (international freephone, satellite, networks).
     return { ok: false, reason: `Phone number +${digits} is non-geographic and cannot receive messages.` };

@@ -1,12 +1,15 @@
 import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import { createDb } from "../db/client";
+import { compiledInsert } from "../db/compiled";
 import { auditLogs } from "../db/schema";
 import type { AppBindings } from "../env";
 import { describeError } from "../errors";
 import { newId } from "../ids";
 
 const MAX_HEADER_CHARS = 255;
+/** Every authenticated request writes one: compiled once per isolate. */
+const insertAuditLog = compiledInsert(auditLogs);
 
 /** The matched route template (`/v1/api-keys/:id`), never the concrete path. */
 function routeTemplate(c: Parameters<typeof matchedRoutes>[0]): string {
@@ -39,9 +42,8 @@ export const audit = createMiddleware<AppBindings>(async (c, next) => {
     latencyMs: Date.now() - startedAt,
     createdAt: new Date(startedAt),
   };
-  const write = createDb(c.env.DB)
-    .insert(auditLogs)
-    .values(row)
+  const write = insertAuditLog(createDb(c.env.DB), row)
+    .run()
     .then(
       () => undefined,
       (error: unknown) =>

@@ -10,6 +10,38 @@ const INVALID_MESSAGE =
 const EXPIRED_MESSAGE =
   "The API key has expired. Create a new key, or use the secret issued by the last rotation.";
 
+/**
+ * Keys recently found by their secret hash, per isolate, so a busy key costs one D1 read per second rather
+ * than one per request. An entry is trusted for at most KEY_CACHE_MS: a revocation, rotation or expiry made
+ * elsewhere takes effect within that time, and at once in the isolate that made it ({@link forgetKey}).
+ * Expiry is checked against the cached times on every request. Unknown secrets are never cached.
+ */
+export const KEY_CACHE_MS = 1_000;
+const MAX_CACHED_KEYS = 512;
+type FoundKey = NonNullable<Awaited<ReturnType<typeof findKeyBySecretHash>>>;
+const keyCache = new Map<string, { found: FoundKey; cachedAt: number }>();
+
+async function lookupKey(db: D1Database, secretHash: string, now: number): Promise<FoundKey | null> {
+  const cached = keyCache.get(secretHash);
+  // A clock that moved backwards (cachedAt in the future) also invalidates the entry.
+  if (cached && now - cached.cachedAt < KEY_CACHE_MS && now >= cached.cachedAt) return cached.found;
+  const found = await findKeyBySecretHash(createDb(db), secretHash);
+  if (cached) keyCache.delete(secretHash);
+  if (found && !found.key.revokedAt) {
+    if (keyCache.size >= MAX_CACHED_KEYS) {
+      const oldest = keyCache.keys().next().value;
+      if (oldest !== undefined) keyCache.delete(oldest);
+    }
+    keyCache.set(secretHash, { found, cachedAt: now });
+  }
+  return found;
+}
+
+/** Drops a key's cached secrets in this isolate (after it was revoked or rotated here). */
+export function forgetKey(keyId: string): void {
+  for (const [hash, entry] of keyCache) if (entry.found.key.id === keyId) keyCache.delete(hash);
+}
+
 /** The presented key from `Authorization: Bearer …` or `X-API-Key: …`, or null when neither is sent. */
 function presentedKey(authorization: string | undefined, apiKeyHeader: string | undefined): string | null {
   if (apiKeyHeader !== undefined) return apiKeyHeader.trim();
@@ -31,11 +63,11 @@ export const authenticate = createMiddleware<AppBindings>(async (c, next) => {
       "No API key provided. Send `Authorization: Bearer sw_test_…` or `X-API-Key: sw_test_…`.",
     );
   }
-  const found = await findKeyBySecretHash(createDb(c.env.DB), await hashKeySecret(secret));
+  const now = Date.now();
+  const found = await lookupKey(c.env.DB, await hashKeySecret(secret), now);
   const wellFormed = parseKeyEnvironment(secret) !== null;
   if (!found || !wellFormed || found.key.revokedAt) throw new ApiError("api_key_invalid", INVALID_MESSAGE);
 
-  const now = Date.now();
   const secretExpired = found.secretExpiresAt !== null && found.secretExpiresAt.getTime() <= now;
   const keyExpired = found.key.expiresAt !== null && found.key.expiresAt.getTime() <= now;
   if (secretExpired || keyExpired) throw new ApiError("api_key_expired", EXPIRED_MESSAGE);

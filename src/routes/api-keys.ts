@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { and, desc, eq, gt, inArray, lt, sql } from "drizzle-orm";
-import { createApiKey, findApiKey } from "../db/api-keys";
+import { and, eq, gt, inArray, sql } from "drizzle-orm";
+import { createApiKey, findApiKey, listApiKeyPage } from "../db/api-keys";
 import { createDb } from "../db/client";
 import { type ApiKeyRow, apiKeySecrets, apiKeys } from "../db/schema";
 import {
@@ -19,7 +19,7 @@ import {
 } from "../domain/api-keys";
 import type { Principal } from "../env";
 import { ApiError } from "../errors";
-import { principalOf } from "../middleware/auth";
+import { forgetKey, principalOf } from "../middleware/auth";
 import {
   decodeCursor,
   IdParamSchema,
@@ -330,28 +330,15 @@ export const apiKeysRouter = newRouter()
   .openapi(listApiKeysRoute, async (c) => {
     const caller = principalOf(c);
     const { limit, cursor } = c.req.valid("query");
-    const after = decodeCursor(cursor);
-    const db = createDb(c.env.DB);
-    const rows = await db
-      .select()
-      .from(apiKeys)
-      .where(
-        and(
-          eq(apiKeys.tenantId, caller.tenantId),
-          eq(apiKeys.environment, caller.environment),
-          after ? lt(apiKeys.id, after) : undefined,
-        ),
-      )
-      .orderBy(desc(apiKeys.id))
-      .limit(limit + 1);
     const now = new Date();
-    const previous = await previousSecretExpiries(
-      db,
-      rows.slice(0, limit).map((row) => row.id),
+    const rows = await listApiKeyPage(
+      createDb(c.env.DB),
+      caller,
+      { before: decodeCursor(cursor) ?? null, limit: limit + 1 },
       now,
     );
     return c.json(
-      page(rows, limit, (row) => renderApiKey(row, now, previous.get(row.id) ?? null)),
+      page(rows, limit, (row) => renderApiKey(row, now, row.previousSecretExpiresAt)),
       200,
     );
   })
@@ -398,6 +385,7 @@ export const apiKeysRouter = newRouter()
       }),
       db.update(apiKeys).set({ prefix, rotatedAt: now }).where(eq(apiKeys.id, key.id)),
     ]);
+    forgetKey(key.id);
     const previous = await previousSecretExpiries(db, [key.id], now);
     const rotated = { ...key, prefix, rotatedAt: now };
     return c.json({ ...renderApiKey(rotated, now, previous.get(key.id) ?? null), secret }, 200);
@@ -411,6 +399,7 @@ export const apiKeysRouter = newRouter()
     const now = new Date();
     const revokedAt = key.revokedAt ?? now;
     if (!key.revokedAt) await db.update(apiKeys).set({ revokedAt }).where(eq(apiKeys.id, key.id));
+    forgetKey(key.id);
     return c.json(renderApiKey({ ...key, revokedAt }, now), 200);
   });
 

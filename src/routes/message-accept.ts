@@ -1,6 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { createDb, type Db } from "../db/client";
+import { compiledInsert } from "../db/compiled";
 import { conversations, type HopRecord, type MessageRow, messages, outbox } from "../db/schema";
 import { isOverdraft, walletBootstrap, walletMovement } from "../db/wallet";
 import { checkCustomerWindow } from "../domain/customer-window";
@@ -23,6 +24,10 @@ import { findTemplateForSend } from "./templates";
  * What POST /v1/messages decides before anything is stored: recipient, content, template, window, sender,
  * schedule and price; then the one atomic batch that accepts the message (debit + row + event + job).
  */
+
+// The accepting batch's own rows, compiled once per isolate (see src/db/compiled.ts).
+const insertMessage = compiledInsert(messages);
+const insertOutboxRow = compiledInsert(outbox);
 
 /** Which content each channel carries (a template's rendered text travels by SMS and email too). */
 const CHANNEL_CONTENT: Record<Channel, readonly MessageContent["kind"][]> = {
@@ -246,9 +251,9 @@ export async function acceptMessage(
         { kind: "debit", amountMicros: -cost, messageId: id, hop: 0, description: `${body.channel} message` },
         now,
       ),
-      db.insert(messages).values(row),
+      insertMessage(db, row),
       ...(status === "queued" ? messageEvent({ env: c.env, db, now }, row, "queued") : []),
-      db.insert(outbox).values(dispatch),
+      insertOutboxRow(db, dispatch),
     ]);
   } catch (error) {
     if (isOverdraft(error)) {

@@ -2,6 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { encodeTime } from "ulidx";
 import type { Db } from "../db/client";
+import { compiled } from "../db/compiled";
 import { events, webhookDeliveries } from "../db/schema";
 import type { Env, Environment } from "../env";
 import { newId } from "../ids";
@@ -40,7 +41,7 @@ export interface EventInput {
 
 /** `sequence` is computed inside the statement (max + 1 for the subject), so it rises per subject even
  * when writers race; the unique (subject, sequence) index turns a lost race into a failed batch. */
-const nextSequence = (subjectId: string) =>
+const nextSequence = (subjectId: unknown) =>
   sql`(SELECT coalesce(max(${events.sequence}), 0) + 1 FROM ${events} WHERE ${events.subjectId} = ${subjectId})`;
 
 /** What fan-out and release statements return, so the caller can wake those deliveries. */
@@ -50,31 +51,41 @@ export const WOKEN = {
 };
 
 /**
- * Delivery ids made inside SQL (one per subscribed endpoint, a count only SQLite knows): the ULID time
- * part from our clock, then 16 random hex digits, which are Crockford base-32 digits too. So they sort
- * by creation time and pass `isIdOf("webhookDelivery", …)` like every other id.
- */
-const deliveryIdSql = (now: Date) =>
-  sql`'whd_' || ${encodeTime(now.getTime(), 10).toLowerCase()} || lower(hex(randomblob(8)))`;
-
-/**
  * Fans one event out to every enabled endpoint of its tenant and environment that subscribes to its
  * type, in the same batch as the event itself, so an event can never exist without its deliveries.
- * Returns the new delivery ids (column `webhook_delivery_id`), which {@link commit} hands to the queue.
+ * Delivery ids are made inside SQL (one per subscribed endpoint, a count only SQLite knows): the ULID
+ * time part from our clock (`idTime`), then 16 random hex digits, which are Crockford base-32 digits too,
+ * so they sort by creation time and pass `isIdOf("webhookDelivery", …)` like every other id.
+ * Compiled once per isolate; returns the new deliveries, which {@link commit} hands to the queue.
  */
-function fanOut(db: Db, eventId: string, now: Date) {
-  // insert().select(sql) fills every column in table order (drizzle's rule), hence the explicit NULLs.
-  return db
-    .insert(webhookDeliveries)
-    .select(sql`
-      SELECT ${deliveryIdSql(now)}, e.tenant_id, e.environment, w.id, e.id, e.type, e.subject_id, e.sequence,
-        1, NULL, 'pending', 0, ${now.getTime()}, NULL, NULL, NULL, NULL, NULL, ${now.getTime()}
+const compiledFanOut = compiled(
+  (db, p) =>
+    // insert().select(sql) fills every column in table order (drizzle's rule), hence the explicit NULLs.
+    db
+      .insert(webhookDeliveries)
+      .select(sql`
+      SELECT 'whd_' || ${p("idTime")} || lower(hex(randomblob(8))), e.tenant_id, e.environment, w.id, e.id,
+        e.type, e.subject_id, e.sequence, 1, NULL, 'pending', 0, ${p("nowMs")}, NULL, NULL, NULL, NULL, NULL,
+        ${p("nowMs")}
       FROM events e
       JOIN webhook_endpoints w
         ON w.tenant_id = e.tenant_id AND w.environment = e.environment AND w.enabled = 1
-      WHERE e.id = ${eventId}
+      WHERE e.id = ${p("eventId")}
         AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value IN (e.type, '*'))`)
-    .returning(WOKEN);
+      .returning(WOKEN),
+  (result) =>
+    (result.results as { id: string; next_attempt_at: number }[]).map((row) => ({
+      wokenDeliveryId: row.id,
+      wokenDeliveryAt: new Date(row.next_attempt_at),
+    })),
+);
+
+function fanOut(db: Db, eventId: string, now: Date) {
+  return compiledFanOut(db, {
+    eventId,
+    idTime: encodeTime(now.getTime(), 10).toLowerCase(),
+    nowMs: now.getTime(),
+  });
 }
 
 /** The insert of one event row, without fan-out (the test route delivers its event to one endpoint only). */
@@ -106,15 +117,52 @@ export function emitEvent(db: Db, event: EventInput, now: Date): BatchItem<"sqli
  */
 export const UPDATE_APPLIED = sql`changes() > 0`;
 
+function guardedEventQuery(db: Db, v: Record<keyof GuardedEventValues, unknown>, guard: SQL) {
+  return db.insert(events).select(sql`
+    SELECT ${v.id}, ${v.tenantId}, ${v.environment}, ${v.type}, ${v.subjectId}, ${nextSequence(v.subjectId)},
+      ${v.data}, ${v.nowMs}
+    WHERE ${guard}`);
+}
+interface GuardedEventValues {
+  id: string;
+  tenantId: string;
+  environment: Environment;
+  type: EventType;
+  subjectId: string;
+  data: string;
+  nowMs: number;
+}
+/** The event guarded by UPDATE_APPLIED (every status change of the send path), compiled once per isolate. */
+const compiledEventAfterUpdate = compiled<GuardedEventValues>((db, p) =>
+  guardedEventQuery(
+    db,
+    {
+      id: p("id"),
+      tenantId: p("tenantId"),
+      environment: p("environment"),
+      type: p("type"),
+      subjectId: p("subjectId"),
+      data: p("data"),
+      nowMs: p("nowMs"),
+    },
+    UPDATE_APPLIED,
+  ),
+);
+
 /** The same event, recorded only when `guard` (e.g. {@link UPDATE_APPLIED}) holds at that point of the batch. */
 export function emitGuardedEvent(db: Db, event: EventInput, now: Date, guard: SQL): BatchItem<"sqlite">[] {
-  const id = newId("event");
+  const values: GuardedEventValues = {
+    id: newId("event"),
+    tenantId: event.tenantId,
+    environment: event.environment,
+    type: event.type,
+    subjectId: event.subjectId,
+    data: JSON.stringify(event.data),
+    nowMs: now.getTime(),
+  };
   return [
-    db.insert(events).select(sql`
-      SELECT ${id}, ${event.tenantId}, ${event.environment}, ${event.type}, ${event.subjectId},
-        ${nextSequence(event.subjectId)}, ${JSON.stringify(event.data)}, ${now.getTime()}
-      WHERE ${guard}`),
-    fanOut(db, id, now),
+    guard === UPDATE_APPLIED ? compiledEventAfterUpdate(db, values) : guardedEventQuery(db, values, guard),
+    fanOut(db, values.id, now),
   ];
 }
 

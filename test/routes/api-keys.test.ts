@@ -225,6 +225,14 @@ describe("rotation", () => {
     expect(rotated.prefix).not.toBe(key.prefix);
     expect(rotated.rotated_at).not.toBeNull();
     expect(new Date(rotated.previous_secret_expires_at).getTime()).toBeGreaterThanOrEqual(start + 3_600_000);
+    // The list shows the same overlap (its own query: one row per key with its secrets' latest expiry).
+    const listed = await json(await call("GET", "/v1/api-keys", { key: admin.secret }));
+    const inList = listed.data.find((k: { id: string }) => k.id === key.id);
+    expect(inList.previous_secret_expires_at).toBe(rotated.previous_secret_expires_at);
+    expect(inList.expires_at).toBeNull();
+    expect(
+      listed.data.find((k: { id: string }) => k.id === admin.keyId).previous_secret_expires_at,
+    ).toBeNull();
 
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(start + 3_599_000);
@@ -235,6 +243,10 @@ describe("rotation", () => {
     expect((await call("GET", "/v1/api-keys", { key: rotated.secret })).status).toBe(200);
     const after = await json(await call("GET", `/v1/api-keys/${key.id}`, { key: admin.secret }));
     expect(after.previous_secret_expires_at).toBeNull();
+    const listedAfter = await json(await call("GET", "/v1/api-keys", { key: admin.secret }));
+    expect(
+      listedAfter.data.find((k: { id: string }) => k.id === key.id).previous_secret_expires_at,
+    ).toBeNull();
   });
 
   it("defaults to a 24 h overlap, and 0 revokes the old secret at once", async () => {
