@@ -46,6 +46,15 @@ const READ_SQL =
   "SELECT k.*, s.expires_at AS secret_expires_at FROM api_key_secrets s " +
   "INNER JOIN api_keys k ON k.id = s.key_id WHERE s.secret_hash = ? LIMIT 1";
 
+// GET /v1/api-keys?limit=20's one query (src/db/api-keys.ts listApiKeyPage) as drizzle renders it: a page
+// of 21 keys of the app's tenant, each with its rotated-out secrets' latest expiry, read as objects.
+const KEY_PAGE_SQL =
+  'select "id", "tenant_id", "environment", "name", "scopes", "prefix", "rate_limit_per_minute", ' +
+  '"rate_limit_burst", "expires_at", "revoked_at", "rotated_at", "created_by_key_id", "created_at", ' +
+  '(SELECT max(s.expires_at) FROM api_key_secrets s WHERE s.key_id = "api_keys"."id" AND s.expires_at > ?) ' +
+  'as "previous_secret_expires_at" from "api_keys" where ("api_keys"."tenant_id" = ? and ' +
+  '"api_keys"."environment" = ? and (? IS NULL OR "api_keys"."id" < ?)) order by "api_keys"."id" desc limit ?';
+
 // One audit-log row, the app's most frequent write (src/middleware/audit.ts).
 const AUDIT_SQL =
   "INSERT INTO audit_logs (id, tenant_id, environment, key_id, key_prefix, method, route, status, " +
@@ -207,6 +216,8 @@ const baselineGate = (env) => env.KEY_GATE.get(env.KEY_GATE.idFromName("bench-ba
 export const PRIMITIVES = {
   "d1-ping": (env) => env.DB.prepare("SELECT 1").first(),
   "d1-read": (env) => env.DB.prepare(READ_SQL).bind(env.BENCH_SECRET_HASH).first(),
+  "d1-key-page": (env) =>
+    env.DB.prepare(KEY_PAGE_SQL).bind(Date.now(), env.BENCH_TENANT_ID, "test", null, null, 21).all(),
   "d1-write": (env) =>
     env.DB.prepare(AUDIT_SQL)
       .bind(

@@ -83,6 +83,8 @@ export function runLoad({
         p90: percentile(latencies, 0.9),
         p99: percentile(latencies, 0.99),
         max: latencies.at(-1) ?? null,
+        // sorted, for pooling several runs (bench/run.mjs strips it from the JSON report)
+        latencies,
         autocannon: {
           p50: result.latency.p50,
           p99: result.latency.p99,

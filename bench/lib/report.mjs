@@ -1,4 +1,5 @@
 // Plain-text tables for the console.
+import { KEYGATE_DO_STAGE } from "./profile.mjs";
 
 export function fmt(value, digits) {
   return value === null || value === undefined || Number.isNaN(value) ? "-" : value.toFixed(digits);
@@ -115,13 +116,15 @@ export function costTable(costRows, costRequests) {
 const pct = (value) => (value === null || value === undefined ? "-" : `${(value * 100).toFixed(0)} %`);
 
 /**
- * One app path against its own primitives: req/s ÷ the model per connection count and whether it meets
- * the path's aim, the primitives measured alone, and the cost pass per accepted request.
+ * One app path against its own primitives: req/s and p99 ÷ the model per connection count and whether
+ * each meets the path's aims, the primitives measured alone, and the cost pass per accepted request.
  */
 export function pathSummary(s, costRequests) {
   const out = [];
-  const aim = s.aim === null ? "" : ` (aim: at least ${pct(s.aim)} of the primitives' req/s)`;
-  out.push(`${s.label} against its primitives run back to back${aim}`);
+  const aims = s.aims
+    ? ` (aims: req/s ≥ ${s.aims.rps.toFixed(2)}× and p99 ≤ ${s.aims.p99.toFixed(2)}× the primitives', at every level)`
+    : "";
+  out.push(`${s.label} against its primitives run back to back${aims}`);
   out.push(`  model: ${s.model}`);
   out.push("");
   const rows = s.runs.map((r) => [
@@ -131,7 +134,9 @@ export function pathSummary(s, costRequests) {
     r.vsPrimitives === null ? "-" : `${pct(r.vsPrimitives)} (${r.vsPrimitives.toFixed(2)}×)`,
     `${fmt(r.p50, 2)} / ${fmt(r.modelP50, 2)}`,
     `${fmt(r.p99, 2)} / ${fmt(r.modelP99, 2)}`,
-    r.meetsAim === null ? "-" : r.meetsAim ? "MEETS" : "MISSES",
+    times(r.p99VsPrimitives),
+    verdict(r.meetsRps),
+    verdict(r.meetsP99),
   ]);
   out.push(
     indent(
@@ -143,13 +148,21 @@ export function pathSummary(s, costRequests) {
           "path ÷ prims",
           "p50 ms path / prims",
           "p99 ms path / prims",
-          "aim",
+          "p99 ÷ prims",
+          "req/s aim",
+          "p99 aim",
         ],
         rows,
-        ["r", "r", "r", "r", "r", "r", "l"],
+        ["r", "r", "r", "r", "r", "r", "r", "l", "l"],
       ),
     ),
   );
+  if (s.runs.some((r) => (r.roundRatios ?? []).length > 1)) {
+    for (const r of s.runs) {
+      const each = r.roundRatios.map((x) => (x === null ? "-" : `${x.toFixed(2)}×`)).join(", ");
+      out.push(`  c=${r.connections}: path ÷ prims per alternating round: ${each}`);
+    }
+  }
   if (s.primitives.length > 0) {
     out.push("");
     out.push("  Each primitive alone (one per request on the bare baseline worker):");
@@ -187,14 +200,20 @@ export function pathSummary(s, costRequests) {
     out.push(`    DO calls                  ${both("doCalls")}`);
     out.push(`    queue sends               ${both("queueCalls")} calls, ${both("queueMessages")} messages`);
     const i = p.inline;
-    // The send path's aim: one KeyGate call, one D1 batch and one queue send, besides the auth key lookup.
-    if (s.aim !== null) {
+    // What must run before the response (the send path: one KeyGate call, one D1 batch, one queue send,
+    // besides the auth key lookup).
+    if (s.shape) {
+      const other = i.d1RoundTrips - i.d1Batches;
       const shape =
-        i.doCalls === 1 && i.d1Batches === 1 && i.queueCalls === 1 && i.d1RoundTrips - i.d1Batches === 1;
+        i.doCalls === s.shape.doCalls &&
+        i.d1Batches === s.shape.d1Batches &&
+        i.queueCalls === s.shape.queueCalls &&
+        other <= s.shape.otherD1Queries;
       out.push(
         `    before the response: ${fmt(i.doCalls, 2)} DO call, ${fmt(i.d1Batches, 2)} D1 batch, ` +
-          `${fmt(i.queueCalls, 2)} queue send, ${fmt(i.d1RoundTrips - i.d1Batches, 2)} other D1 queries ` +
-          `(the auth key lookup is 1) → ${shape ? "as the aim asks" : "NOT the shape the aim asks for"}`,
+          `${fmt(i.queueCalls, 2)} queue send, ${fmt(other, 2)} other D1 queries ` +
+          `(the auth key lookup, at most ${s.shape.otherD1Queries}) → ` +
+          `${shape ? "the shape the aim asks for" : "NOT the shape the aim asks for"}`,
       );
     }
   }
@@ -209,6 +228,30 @@ export function pathSummary(s, costRequests) {
     out.push(`    timed runs: ${accepted.join("; ")} (requests in flight when a run stops land too)`);
   }
   return out.join("\n");
+}
+
+const verdict = (meets) => (meets === null ? "-" : meets ? "MEETS" : "MISSES");
+
+/**
+ * The aims, one line per path and connection level, e.g.
+ * `aim POST /v1/messages c=8: req/s 0.83× prims (≥ 0.80) MEETS · p99 1.40× prims (≤ 2.00) MEETS`.
+ */
+export function aimLines(aims) {
+  const lines = [];
+  const seen = new Set();
+  for (const a of aims) {
+    const key = `${a.case} ${a.connections}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const rps = aims.find((x) => x.case === a.case && x.connections === a.connections && x.metric === "rps");
+    const p99 = aims.find((x) => x.case === a.case && x.connections === a.connections && x.metric === "p99");
+    lines.push(
+      `aim ${a.label} c=${a.connections}: ` +
+        `req/s ${times(rps?.ratio)} prims (≥ ${fmt(rps?.target, 2)}) ${verdict(rps?.meets ?? null)} · ` +
+        `p99 ${times(p99?.ratio)} prims (≤ ${fmt(p99?.target, 2)}) ${verdict(p99?.meets ?? null)}`,
+    );
+  }
+  return lines.join("\n");
 }
 
 function indent(text) {
@@ -345,4 +388,117 @@ export function webhookSummary(w, costRequests) {
     );
   }
   return out.join("\n");
+}
+
+/**
+ * `--profile`: one app case's CPU time per request by phase (stage of the request path, and kind of code
+ * within it), the same by kind of code alone, and the functions with the most self time.
+ */
+export function profileSummary(p) {
+  const ms = (v) => fmt(v, 3);
+  const share = (v) => `${(v * 100).toFixed(1)} %`;
+  const out = [];
+  out.push(
+    `CPU per request: ${p.label} (V8 CPU profile of the app isolate: ${p.connections} connections, ` +
+      `${p.requests} responses 2xx at ${fmt(p.rps, 0)} req/s)`,
+  );
+  out.push(
+    `  ${ms(p.cpuMsPerRequest)} CPU ms per request in the app isolate = ${fmt(p.busyMs, 0)} ms sampled busy ÷ ` +
+      `${p.requests} responses (of ${fmt(p.wallMs, 0)} ms profiled: ${fmt(p.idleMs, 0)} ms idle, ` +
+      `${fmt(p.elsewhereMs, 0)} ms in other isolates or waiting)`,
+  );
+  out.push(
+    `  workerd process, every isolate (D1, queue broker, …) and thread: ${ms(p.workerdCpuMsPerRequest)} CPU ms ` +
+      `per request; one sample every ${fmt(p.samplingPeriodUs, 0)} µs while the isolate runs`,
+  );
+  const m = p.model;
+  if (m) {
+    const top = m.codes
+      .slice(0, 4)
+      .map((c) => `${c.name} ${ms(c.msPerRequest)}`)
+      .join(", ");
+    out.push(
+      `  its model (prims, baseline isolate, ${m.requests} responses at ${fmt(m.rps, 0)} req/s): ` +
+        `${ms(m.cpuMsPerRequest)} CPU ms per request (${top}); workerd process ${ms(m.workerdCpuMsPerRequest)}`,
+    );
+    // The model's KeyGate calls run in the app's isolate (the baseline binds the app's class): compare
+    // the app without its KeyGate DO work.
+    const gate = p.stages.find((x) => x.name === KEYGATE_DO_STAGE)?.msPerRequest ?? 0;
+    out.push(
+      `  → the app's own CPU beyond its platform calls: about ${ms(p.cpuMsPerRequest - gate - m.cpuMsPerRequest)} ` +
+        "ms per request (the app isolate minus the model's" +
+        (gate > 0 ? `, less KeyGate DO work hosted in the app isolate, ${ms(gate)} ms)` : ")"),
+    );
+  }
+  out.push("");
+  const rows = [];
+  for (const s of p.stages) {
+    // (code rows under 0.1 % of the isolate's time are left out: sampling noise)
+    const codes = p.phases.filter((r) => r.stage === s.name && r.share >= 0.001);
+    rows.push([s.name, ms(s.msPerRequest), share(s.share)]);
+    if (codes.length > 1 || codes[0]?.code !== "own code") {
+      for (const r of codes) rows.push([`    ${r.code}`, ms(r.msPerRequest), share(r.share)]);
+    }
+  }
+  out.push(indent(table(["stage / code within it", "CPU ms/req", "share"], rows, ["l", "r", "r"])));
+  out.push("");
+  out.push(
+    indent(
+      table(
+        ["by code (all stages)", "CPU ms/req", "share"],
+        p.codes.map((c) => [c.name, ms(c.msPerRequest), share(c.share)]),
+        ["l", "r", "r"],
+      ),
+    ),
+  );
+  out.push("");
+  out.push(
+    indent(
+      table(
+        [`top ${p.topFunctions.length} functions by self time`, "where", "CPU ms/req", "share"],
+        p.topFunctions.map((f) => [f.name, f.where, ms(f.msPerRequest), share(f.share)]),
+        ["l", "l", "r", "r"],
+      ),
+    ),
+  );
+  out.push(`  profile: ${p.file} (open in Chrome DevTools → Performance, or speedscope)`);
+  return out.join("\n");
+}
+
+/**
+ * `--profile`: every profiled path side by side as Markdown tables (CPU ms per request by stage, then by
+ * kind of code), ready for the "CPU per request" section of bench/README.md.
+ */
+export function profileMarkdown(profiles) {
+  const ms = (v) => fmt(v, 3);
+  const cell = (rows, name) => {
+    const r = rows.find((x) => x.name === name);
+    return r ? `${ms(r.msPerRequest)} (${(r.share * 100).toFixed(0)} %)` : "-";
+  };
+  const section = (title, key) => {
+    const totals = new Map();
+    for (const p of profiles) {
+      for (const r of p[key]) totals.set(r.name, (totals.get(r.name) ?? 0) + r.share);
+    }
+    const names = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a));
+    return [
+      `| ${title} | ${profiles.map((p) => p.label).join(" | ")} |`,
+      `| --- | ${profiles.map(() => "---:").join(" | ")} |`,
+      ...names.map((n) => `| ${n} | ${profiles.map((p) => cell(p[key], n)).join(" | ")} |`),
+    ];
+  };
+  const row = (name, value) => `| **${name}** | ${profiles.map((p) => `**${ms(value(p))}**`).join(" | ")} |`;
+  const gate = (p) => p.stages.find((x) => x.name === KEYGATE_DO_STAGE)?.msPerRequest ?? 0;
+  return [
+    ...section("stage (CPU ms per request, share)", "stages"),
+    row("app isolate, total", (p) => p.cpuMsPerRequest),
+    row("its model, baseline isolate", (p) => p.model?.cpuMsPerRequest ?? null),
+    row("app beyond its platform calls", (p) =>
+      p.model ? p.cpuMsPerRequest - gate(p) - p.model.cpuMsPerRequest : null,
+    ),
+    row("workerd process, all isolates", (p) => p.workerdCpuMsPerRequest),
+    row("its model, workerd process", (p) => p.model?.workerdCpuMsPerRequest ?? null),
+    "",
+    ...section("code (CPU ms per request, share)", "codes"),
+  ].join("\n");
 }
