@@ -1,7 +1,22 @@
 import { monotonicFactory } from "ulidx";
 
+/**
+ * ulidx's default source asks WebCrypto for one byte per character (16 calls, each a fresh array, per id);
+ * this one draws the same cryptographic bytes from a pool refilled 4 KiB at a time. Filled lazily: Workers
+ * allow no random values in global scope.
+ */
+const pool = new Uint8Array(4096);
+let used = pool.length;
+function pooledRandom(): number {
+  if (used >= pool.length) {
+    crypto.getRandomValues(pool);
+    used = 0;
+  }
+  return (pool[used++] as number) / 256;
+}
+
 // ULIDs sort by creation time, so ids double as stable pagination keys ("newest first" = id desc).
-const ulid = monotonicFactory();
+const ulid = monotonicFactory(pooledRandom);
 
 export const ID_PREFIXES = {
   tenant: "ten",

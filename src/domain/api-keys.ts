@@ -1,4 +1,5 @@
 import type { Environment } from "../env";
+import { sha256Hex } from "./encoding";
 
 /** Every scope a key can hold. A route names exactly one of these. */
 export const SCOPES = [
@@ -50,9 +51,8 @@ export function parseKeyEnvironment(secret: string): Environment | null {
 }
 
 /** SHA-256 of the whole secret, hex. The only form in which a secret is stored. */
-export async function hashKeySecret(secret: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+export function hashKeySecret(secret: string): Promise<string> {
+  return sha256Hex(secret);
 }
 
 /** Scopes in `requested` that `held` does not include (a key can only grant what it has). */

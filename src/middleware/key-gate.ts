@@ -1,7 +1,9 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { sha256Hex } from "../domain/encoding";
 import { rateLimitHeaders } from "../domain/rate-limit";
 import type { GateAnswer } from "../durable-objects/key-gate";
+import { keyGateOf } from "../durable-objects/key-gate-client";
 import type { AppBindings } from "../env";
 import { ApiError, describeError } from "../errors";
 import { principalOf } from "./auth";
@@ -71,9 +73,7 @@ function fingerprintMaterial(body: unknown): unknown {
 
 async function requestFingerprint(c: Context<AppBindings>): Promise<string> {
   const body = await c.req.json().catch(() => ({}));
-  const material = `${c.req.method} ${c.req.path}\n${canonicalJson(fingerprintMaterial(body))}`;
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(material));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(`${c.req.method} ${c.req.path}\n${canonicalJson(fingerprintMaterial(body))}`);
 }
 
 /** Response fields shown once (key and signing secrets): never stored for replay, replayed as null. */
@@ -108,7 +108,7 @@ export function keyGate(mode: IdempotencyMode) {
       ? { key: idempotencyKey, fingerprint: await requestFingerprint(c) }
       : undefined;
     if (idempotency) c.set("idempotency", idempotency);
-    const gate = c.env.KEY_GATE.get(c.env.KEY_GATE.idFromName(principal.keyId));
+    const gate = keyGateOf(c.env, principal.keyId);
 
     let answer: GateAnswer;
     try {

@@ -22,6 +22,7 @@
  * So after parsing, an undelivered WhatsApp or email receipt is a `failed` status (as live), SMS `undelivered`.
  */
 
+import { toHex } from "../domain/encoding";
 import type { SandboxReceiptStatus } from "./sandbox";
 import { sha256 } from "./sandbox";
 import type { MediaType } from "./types";
@@ -496,11 +497,7 @@ function resendTime(date: Date): string {
 
 /** Lowercase hex of the sandbox-scoped SHA-256 of `label`, cut to `length` digits. */
 function hex(label: string, length: number): string {
-  let out = "";
-  for (const byte of sha256(new TextEncoder().encode(`sendwire-sandbox:${label}`))) {
-    out += byte.toString(16).padStart(2, "0");
-  }
-  return out.slice(0, length);
+  return toHex(sha256(new TextEncoder().encode(`sendwire-sandbox:${label}`))).slice(0, length);
 }
 
 /** A 16-digit Meta media id. 13 hex digits (52 bits) stay within a safe integer. */

@@ -37,6 +37,8 @@
  * Provider message ids look like live ones and derive only from our message id, so retries and replays see the
  * same id: WhatsApp `wamid.` + base64, Twilio `SM` + 32 hex digits, Resend a UUID.
  */
+
+import { toHex } from "../domain/encoding";
 import { failure, unsupportedContent } from "./http";
 import type { Channel, OutboundMessage, ProviderAdapter, SendResult } from "./types";
 
@@ -234,12 +236,6 @@ export function createSandboxAdapter(): ProviderAdapter {
       return sandboxOutcome(message);
     },
   };
-}
-
-function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (const byte of bytes) out += byte.toString(16).padStart(2, "0");
-  return out;
 }
 
 // A small synchronous SHA-256 (FIPS 180-4), so ids can be derived without awaiting WebCrypto.

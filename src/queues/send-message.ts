@@ -2,6 +2,7 @@ import { and, eq, lt, or } from "drizzle-orm";
 import { createDb, type Db } from "../db/client";
 import { type MessageRow, messages, outbox } from "../db/schema";
 import { retryDelaySeconds } from "../domain/message-status";
+import { keyGateOf } from "../durable-objects/key-gate-client";
 import type { Env } from "../env";
 import { describeError } from "../errors";
 import { type SimulatedReceipt, simulateReceipt } from "../inbound/sandbox-traffic";
@@ -100,7 +101,7 @@ async function claim(
   return claimed ? { row: claimed, resumed: row.status === "sending" } : null;
 }
 
-const gateOf = (env: Env, row: MessageRow) => env.KEY_GATE.get(env.KEY_GATE.idFromName(row.apiKeyId));
+const gateOf = (env: Env, row: MessageRow) => keyGateOf(env, row.apiKeyId);
 
 /**
  * The provider accepted the hop: record it as `sent`. When D1 refuses that write, the acceptance is kept

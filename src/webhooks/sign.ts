@@ -5,6 +5,7 @@
  * During a rotation the current and previous secrets both sign, so receivers holding either one verify.
  */
 
+import { toHex } from "../domain/encoding";
 import { generateWebhookSecret, SECRET_PREFIX, toBase64, webhookSecretKey } from "./secrets";
 
 export { generateWebhookSecret, SECRET_PREFIX };
@@ -15,10 +16,6 @@ export const DEFAULT_TOLERANCE_SECONDS = 300;
 
 export class WebhookVerificationError extends Error {
   override name = "WebhookVerificationError";
-}
-
-function toHex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function hmacSha256(key: Uint8Array, message: string): Promise<Uint8Array> {
