@@ -522,9 +522,13 @@ async function main() {
       const req = requestOf(c, urls[c.worker]);
       if (warmupS > 0) await runLoad({ ...req, connections, durationS: warmupS });
       const before = await settledCounts(db, tables);
+      const cpuBefore = workerdCpuMs();
       const r = await runLoad({ ...req, connections, durationS });
+      const cpuAfter = workerdCpuMs();
       const after = await settledCounts(db, tables);
       r.rows = Object.fromEntries(tables.map((t) => [t, after[t] - before[t]]));
+      // every isolate and thread of workerd (D1, the queue broker, KeyGate, both workers) during the run
+      r.workerdCpuMs = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
       runsOf.set(c.id, [...(runsOf.get(c.id) ?? []), r]);
       log(
         `  ${c.label.padEnd(44)} c=${String(connections).padStart(3)}  ${fmt(r.rps, 0).padStart(7)} req/s  ` +
@@ -701,6 +705,9 @@ async function main() {
           modelP50: model?.p50 ?? null,
           modelP99: model?.p99 ?? null,
           vsPrimitives: vs,
+          // workerd process CPU per 2xx response (all isolates and threads), path and model
+          cpuMsPerRequest: app?.workerdCpuMsPerRequest ?? null,
+          modelCpuMsPerRequest: model?.workerdCpuMsPerRequest ?? null,
           // path ÷ model req/s of each alternating round (the verdict uses the pooled ratio above)
           roundRatios: (app?.rounds ?? []).map((r, i) => {
             const m = model?.rounds?.[i];
@@ -1058,6 +1065,8 @@ function pooled(runs) {
     p99: percentile(latencies, 0.99),
     max: latencies.at(-1) ?? null,
     rows,
+    workerdCpuMsPerRequest:
+      runs.every((r) => r.workerdCpuMs !== null) && ok > 0 ? sum("workerdCpuMs") / ok : null,
     rounds: runs.map((r) => ({ rps: r.rps, p50: r.p50, p99: r.p99, ok: r.ok })),
   };
 }

@@ -157,10 +157,15 @@ export function pathSummary(s, costRequests) {
       ),
     ),
   );
-  if (s.runs.some((r) => (r.roundRatios ?? []).length > 1)) {
+  if (s.runs.some((r) => (r.roundRatios ?? []).length > 0)) {
     for (const r of s.runs) {
       const each = r.roundRatios.map((x) => (x === null ? "-" : `${x.toFixed(2)}×`)).join(", ");
-      out.push(`  c=${r.connections}: path ÷ prims per alternating round: ${each}`);
+      const cpu =
+        r.cpuMsPerRequest && r.modelCpuMsPerRequest
+          ? `; workerd CPU per request ${fmt(r.cpuMsPerRequest, 2)} / ${fmt(r.modelCpuMsPerRequest, 2)} ms ` +
+            `(prims ÷ path ${(r.modelCpuMsPerRequest / r.cpuMsPerRequest).toFixed(2)}×)`
+          : "";
+      out.push(`  c=${r.connections}: path ÷ prims per alternating round: ${each}${cpu}`);
     }
   }
   if (s.primitives.length > 0) {

@@ -137,28 +137,25 @@ export function scopedRoute<const R extends Omit<RouteConfig, "security" | "midd
         : IDEMPOTENCY_ERRORS;
   const route = createRoute({
     ...config,
-    request: {
-      ...config.request,
-      ...(idempotency === "none"
-        ? {}
-        : {
-            headers: z.object({
-              "idempotency-key": z
-                .string()
-                .min(1)
-                .max(255)
-                .optional()
-                .openapi({
-                  param: { name: "idempotency-key", in: "header", required: idempotency === "required" },
-                  description:
-                    "Makes retries safe: the first successful response is replayed for 7 days " +
-                    "(`Idempotent-Replayed: true`). 1–255 printable ASCII characters." +
-                    (idempotency === "required" ? " Required." : ""),
-                  example: "order-1234-confirmation",
-                }),
-            }),
-          }),
-    },
+    // Documented as a plain parameter, not a Zod schema: the KeyGate middleware already checks the key (and
+    // its body-field twin) before anything else, and a header validator would copy every header per request.
+    ...(idempotency === "none"
+      ? {}
+      : {
+          parameters: [
+            {
+              name: "idempotency-key",
+              in: "header" as const,
+              required: idempotency === "required",
+              description:
+                "Makes retries safe: the first successful response is replayed for 7 days " +
+                "(`Idempotent-Replayed: true`). 1–255 printable ASCII characters." +
+                (idempotency === "required" ? " Required." : ""),
+              schema: { type: "string" as const, minLength: 1, maxLength: 255 },
+              example: "order-1234-confirmation",
+            },
+          ],
+        }),
     security: [{ bearerAuth: [scope] }, { apiKeyHeader: [scope] }],
     middleware: [requireScope(scope), keyGate(idempotency)],
     "x-required-scope": scope,
