@@ -6,7 +6,7 @@ import { ApiError, describeError, errorEnvelope } from "./errors";
 import { newId } from "./ids";
 import { audit } from "./middleware/audit";
 import { authenticate } from "./middleware/auth";
-import { jsonBody } from "./middleware/json-body";
+import { isRawUpload, jsonBody } from "./middleware/json-body";
 import { requestId } from "./middleware/request-id";
 import { apiKeysRouter } from "./routes/api-keys";
 import { auditLogsRouter } from "./routes/audit-logs";
@@ -79,7 +79,8 @@ export function createApp() {
   // Audit wraps auth so 403s are recorded too; it records nothing for calls without a valid key.
   app.use("/v1/*", audit);
   app.use("/v1/*", authenticate);
-  app.use("/v1/*", limitBody);
+  // Raw file uploads (imports, media) stream under their route's own limit instead (see json-body.ts).
+  app.use("/v1/*", (c, next) => (isRawUpload(c) ? next() : limitBody(c, next)));
   app.use("/v1/*", jsonBody);
   // Provider webhooks: no API key and not always JSON (Twilio posts forms), but the same size cap.
   app.use("/inbound/*", limitBody);

@@ -6,6 +6,8 @@ export interface Env {
   KEY_GATE: DurableObjectNamespace<KeyGate>;
   SENDS_QUEUE: Queue<unknown>;
   WEBHOOKS_QUEUE: Queue<unknown>;
+  /** R2: the media library's files and contact-import files (private; served through signed URLs). */
+  MEDIA: R2Bucket;
   API_VERSION: string;
   AUDIT_RETENTION_DAYS?: string;
   /** base64 of 32 bytes: encrypts provider credentials and webhook signing secrets at rest (a Worker secret;

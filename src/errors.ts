@@ -152,7 +152,8 @@ export const ERROR_CODES = {
   payload_too_large: {
     status: 413,
     type: "invalid_request",
-    description: "The request body is larger than 1 MiB.",
+    description:
+      "The request body is larger than the route takes (1 MiB for JSON; 10 MB for a contact import file; a media upload's channel limit).",
   },
   idempotency_key_mismatch: {
     status: 422,
@@ -170,6 +171,29 @@ export const ERROR_CODES = {
     type: "invalid_request",
     description:
       "Free-form WhatsApp content needs the 24-hour customer-service window; send a template instead.",
+  },
+  recipient_not_mobile: {
+    status: 422,
+    type: "invalid_request",
+    description:
+      "The numbering plan says the recipient is a landline, which cannot receive SMS or WhatsApp; see POST /v1/lookups/phone-numbers.",
+  },
+  recipient_suppressed: {
+    status: 422,
+    type: "invalid_request",
+    description:
+      "The recipient opted out, bounced or complained on this channel (or was suppressed by hand); nothing was sent or charged. See GET /v1/suppressions.",
+  },
+  media_not_ready: {
+    status: 409,
+    type: "invalid_request",
+    description: "The media is still being fetched, or failed; send it once GET /v1/media/{id} says `ready`.",
+  },
+  unsupported_media_type: {
+    status: 415,
+    type: "invalid_request",
+    description:
+      "The body's content type is not one this route takes, or an uploaded file's bytes are not a type it accepts; the message says which.",
   },
   channel_not_configured: {
     status: 422,

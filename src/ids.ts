@@ -37,6 +37,11 @@ export const ID_PREFIXES = {
   conversation: "cnv",
   inboundMessage: "inm",
   inboundEvent: "ibe",
+  list: "lst",
+  contactImport: "imp",
+  segment: "seg",
+  suppression: "sup",
+  media: "med",
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -44,8 +44,10 @@ describe("OpenAPI 3.1 document", () => {
       if (!path.startsWith("/v1/")) continue;
       for (const [method, op] of Object.entries<any>(item)) {
         const label = `${method} ${path}`;
-        expect(op.security, label).toHaveLength(2);
         const scope = op["x-required-scope"];
+        const accepted: string[] = op["x-accepted-scopes"] ?? [scope];
+        expect(accepted[0], label).toBe(scope);
+        expect(op.security, label).toHaveLength(2 * accepted.length);
         expect(op.security[0].bearerAuth, label).toEqual([scope]);
         for (const status of ["401", "403", "429", "500"]) {
           expect(op.responses[status], `${label} ${status}`).toBeDefined();

@@ -39,6 +39,23 @@ export const contactAddresses = sqliteTable(
     address: text("address").notNull(),
     contactId: text("contact_id").notNull(),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    // Added by migration 0009, so after created_at in the table, as here: positional INSERT … SELECTs
+    // (drizzle lists every column in this order) must give these two last.
+    /** Phone addresses: ISO 3166-1 alpha-2 region of the number (null for email). */
+    country: text("country"),
+    /** Phone addresses: what the numbering plan says the line is (null for email), see domain/phone.ts. */
+    lineType: text("line_type", {
+      enum: [
+        "mobile",
+        "landline",
+        "mobile_or_landline",
+        "voip",
+        "toll_free",
+        "premium",
+        "unknown",
+        "invalid",
+      ],
+    }),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.environment, t.channel, t.address] }),

@@ -230,7 +230,15 @@ export const outbox = sqliteTable(
   {
     id: text("id").primaryKey(),
     kind: text("kind", {
-      enum: ["dispatch", "fallback_check", "template_review", "sandbox_receipt", "inbound"],
+      enum: [
+        "dispatch",
+        "fallback_check",
+        "template_review",
+        "sandbox_receipt",
+        "inbound",
+        "contact_import",
+        "media_fetch",
+      ],
     }).notNull(),
     subjectId: text("subject_id").notNull(),
     payload: text("payload", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
@@ -307,6 +315,7 @@ export type TemplateRow = typeof templates.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
+export * from "./schema-audiences";
 export * from "./schema-contacts";
 export * from "./schema-inbound";
 export * from "./schema-webhooks";

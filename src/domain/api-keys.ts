@@ -9,6 +9,7 @@ export const SCOPES = [
   "templates:read",
   "broadcasts:manage",
   "contacts:manage",
+  "contacts:read",
   "webhooks:manage",
   "analytics:read",
   "audit:read",

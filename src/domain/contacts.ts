@@ -1,5 +1,5 @@
 import type { Channel } from "../providers/types";
-import { normalizeEmail, normalizePhone } from "./phone";
+import { describePhone, type LineType, normalizeEmail, normalizePhone } from "./phone";
 
 /**
  * Contact rules: addresses are stored in one canonical form per channel (E.164 for WhatsApp and SMS, a
@@ -13,16 +13,21 @@ export const MAX_ATTRIBUTES = 50;
 
 export type AttributeValue = string | number | boolean;
 
-export type AddressResult = { ok: true; address: string } | { ok: false; reason: string };
+export type AddressResult =
+  | { ok: true; address: string; country: string | null; lineType: LineType | null }
+  | { ok: false; reason: string };
 
 /** The canonical form of `address` on `channel`, or why it is not one. */
 export function normalizeAddress(channel: Channel, address: string): AddressResult {
   if (channel === "email") {
     const email = normalizeEmail(address);
-    return email.ok ? { ok: true, address: email.address } : email;
+    return email.ok ? { ok: true, address: email.address, country: null, lineType: null } : email;
   }
   const phone = normalizePhone(address);
-  return phone.ok ? { ok: true, address: phone.e164 } : phone;
+  if (!phone.ok) return phone;
+  // Country and line type come from the numbering plan, offline (see describePhone).
+  const { country, lineType } = describePhone(phone.e164);
+  return { ok: true, address: phone.e164, country: country ?? phone.country, lineType };
 }
 
 /** Tags compare case-insensitively: stored lower-case, each once, in the order given. */

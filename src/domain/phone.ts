@@ -127,17 +127,66 @@ function withoutMexicanMobilePrefix(parsed: PhoneNumber): PhoneNumber {
   }
 }
 
+export const LINE_TYPES = [
+  "mobile",
+  "landline",
+  "mobile_or_landline",
+  "voip",
+  "toll_free",
+  "premium",
+  "unknown",
+  "invalid",
+] as const;
+export type LineType = (typeof LINE_TYPES)[number];
+
+/** libphonenumber's number types (`max` metadata) in the API's words. */
+const LINE_TYPE_OF: Record<string, LineType> = {
+  MOBILE: "mobile",
+  FIXED_LINE: "landline",
+  // Most US and Canadian numbers: the plan cannot tell; never refused for it.
+  FIXED_LINE_OR_MOBILE: "mobile_or_landline",
+  VOIP: "voip",
+  TOLL_FREE: "toll_free",
+  PREMIUM_RATE: "premium",
+  SHARED_COST: "unknown",
+  PERSONAL_NUMBER: "unknown",
+  PAGER: "unknown",
+  UAN: "unknown",
+  VOICEMAIL: "unknown",
+};
+
+export interface PhoneLine {
+  country: string | null;
+  lineType: LineType;
+}
+
+/**
+ * What the numbering plan says about an E.164 number, offline: its region and line type. `invalid` when the
+ * plan knows no such number; `unknown` when it is valid but its type is not told apart.
+ */
+export function describePhone(e164: string): PhoneLine {
+  try {
+    const parsed = parsePhoneNumberWithError(e164);
+    if (!parsed.isValid()) return { country: parsed.country ?? null, lineType: "invalid" };
+    const type = parsed.getType();
+    return { country: parsed.country ?? null, lineType: (type && LINE_TYPE_OF[type]) ?? "unknown" };
+  } catch {
+    return { country: null, lineType: "invalid" };
+  }
+}
+
+/** Whether SMS and WhatsApp can reach the line: everything but a known landline (and invalid numbers). */
+export function canReceiveMobileMessages(line: PhoneLine): boolean {
+  return line.lineType !== "landline" && line.lineType !== "invalid";
+}
+
 /**
  * Whether the number can be a mobile line (so SMS and WhatsApp can reach it). NANP numbers (+1) are
  * never told apart by the plan, so they report FIXED_LINE_OR_MOBILE and count as capable.
  */
 export function isMobileCapable(e164: string): boolean {
-  try {
-    const type = parsePhoneNumberWithError(e164).getType();
-    return type === "MOBILE" || type === "FIXED_LINE_OR_MOBILE";
-  } catch {
-    return false;
-  }
+  const { lineType } = describePhone(e164);
+  return lineType === "mobile" || lineType === "mobile_or_landline";
 }
 
 const MAX_EMAIL_LENGTH = 254;

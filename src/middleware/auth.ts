@@ -88,19 +88,23 @@ export const authenticate = createMiddleware<AppBindings>(async (c, next) => {
   await next();
 });
 
-/** Route-level guard: the caller's key must hold `scope`. Runs before body validation. */
-export function requireScope(scope: Scope) {
+/**
+ * Route-level guard: the caller's key must hold `scope`, or one of `alternatives` (a broader scope that
+ * includes it, e.g. `contacts:manage` for a `contacts:read` route). Runs before body validation.
+ */
+export function requireScope(scope: Scope, alternatives: readonly Scope[] = []) {
+  const accepted = [scope, ...alternatives];
+  const named =
+    alternatives.length === 0
+      ? `the \`${scope}\` scope`
+      : `the \`${scope}\` scope (or ${alternatives.map((s) => `\`${s}\``).join(", ")})`;
   return createMiddleware<AppBindings>(async (c, next) => {
     const principal = c.get("principal");
     if (!principal) throw new ApiError("api_key_missing", "This route needs an API key.");
-    if (!principal.scopes.includes(scope)) {
-      throw new ApiError(
-        "insufficient_scope",
-        `This API key lacks the \`${scope}\` scope needed for this operation.`,
-        {
-          details: [{ path: "scope", message: scope }],
-        },
-      );
+    if (!accepted.some((s) => principal.scopes.includes(s))) {
+      throw new ApiError("insufficient_scope", `This API key lacks ${named} needed for this operation.`, {
+        details: [{ path: "scope", message: scope }],
+      });
     }
     await next();
   });

@@ -4,6 +4,30 @@ import { ApiError } from "../errors";
 
 const JSON_CONTENT_TYPE = /^application\/([a-z0-9.+-]+\+)?json\b/i;
 const METHODS_WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * Routes that also take a file as the raw request body (any other content type than JSON): a CSV or NDJSON
+ * contact import, a media upload. Such a body skips the 1 MiB JSON limit and parsing; the route streams it,
+ * under its own size limit, and never holds it whole in memory. The same routes with a JSON body are JSON.
+ */
+const RAW_UPLOAD_ROUTES = new Set(["POST /v1/contact-imports", "POST /v1/media"]);
+
+/** True when the request carries a JSON body (or claims to). */
+export function isJsonRequest(contentType: string | undefined): boolean {
+  return JSON_CONTENT_TYPE.test(contentType ?? "");
+}
+
+/** True when this request is a raw file upload to one of the routes that take one. */
+export function isRawUpload(c: {
+  req: { method: string; path: string; header(name: string): string | undefined };
+}) {
+  const contentType = c.req.header("content-type");
+  return (
+    RAW_UPLOAD_ROUTES.has(`${c.req.method} ${c.req.path.replace(/\/$/, "")}`) &&
+    contentType !== undefined &&
+    !isJsonRequest(contentType)
+  );
+}
 /** No Sendwire body needs more; deeper ones are refused before anything walks them recursively. */
 export const MAX_JSON_DEPTH = 32;
 
@@ -57,10 +81,10 @@ function protoKeyPath(value: unknown, path: string): string | null {
 }
 
 export const jsonBody = createMiddleware<AppBindings>(async (c, next) => {
-  if (!METHODS_WITH_BODY.has(c.req.method)) return next();
+  if (!METHODS_WITH_BODY.has(c.req.method) || isRawUpload(c)) return next();
   const text = await c.req.text();
   if (text.trim() === "") {
-    c.req.bodyCache.json = Promise.resolve({});
+    useParsedBody(c, {});
     return next();
   }
   const contentType = c.req.header("content-type") ?? "";
@@ -97,6 +121,16 @@ export const jsonBody = createMiddleware<AppBindings>(async (c, next) => {
       },
     );
   }
-  c.req.bodyCache.json = Promise.resolve(parsed);
+  useParsedBody(c, parsed);
   await next();
 });
+
+/**
+ * Hono's `c.req.json()` parses the cached text again on every call (the KeyGate's idempotency key and
+ * fingerprint, then the route's validator: three more parses of every body). This request's calls get the
+ * one parse made here instead.
+ */
+function useParsedBody(c: { req: { json: () => Promise<unknown> } }, parsed: object) {
+  const once = Promise.resolve(parsed);
+  c.req.json = () => once;
+}

@@ -7,6 +7,7 @@ import { keyGateOf } from "../durable-objects/key-gate-client";
 import type { AppBindings } from "../env";
 import { ApiError, describeError } from "../errors";
 import { principalOf } from "./auth";
+import { isRawUpload } from "./json-body";
 
 export type IdempotencyMode = "required" | "optional" | "none";
 
@@ -19,7 +20,8 @@ async function readIdempotencyKey(
 ): Promise<string | undefined> {
   if (mode === "none") return undefined;
   const header = c.req.header("idempotency-key");
-  const body = (await c.req.json().catch(() => ({}))) as Record<string, unknown>;
+  // A raw file upload has no body field to look at (and must not be read here: it is streamed later).
+  const body = isRawUpload(c) ? {} : ((await c.req.json().catch(() => ({}))) as Record<string, unknown>);
   const field = body.idempotency_key;
   if (field !== undefined && typeof field !== "string") {
     throw new ApiError(
@@ -72,6 +74,13 @@ function fingerprintMaterial(body: unknown): unknown {
 }
 
 async function requestFingerprint(c: Context<AppBindings>): Promise<string> {
+  if (isRawUpload(c)) {
+    // The file is streamed, never buffered for hashing: its type, length and the query options stand in.
+    const query = new URL(c.req.url).search;
+    return sha256Hex(
+      `${c.req.method} ${c.req.path}${query}\n${c.req.header("content-type")}\n${c.req.header("content-length") ?? "?"}`,
+    );
+  }
   const body = await c.req.json().catch(() => ({}));
   return sha256Hex(`${c.req.method} ${c.req.path}\n${canonicalJson(fingerprintMaterial(body))}`);
 }

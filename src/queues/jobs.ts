@@ -14,6 +14,9 @@ export interface SendJob {
   priority: number;
 }
 
+/** What handling one job ends in: done (acknowledged), or "try again after this many seconds". */
+export type JobOutcome = { ack: true } | { retryAfterSeconds: number };
+
 /** How long a job handed to the queue is left alone by the sweeper before it is assumed lost. */
 export const JOB_LEASE_MS = 120_000;
 /** Cloudflare Queues delays messages by at most 12 hours; later work waits for the sweeper. */
@@ -84,8 +87,14 @@ export function jobOf(row: OutboxRow): SendJob {
   };
 }
 
-/** The size of a job on the queue, as JSON bytes. */
-export const jobBytes = (job: SendJob): number => new TextEncoder().encode(JSON.stringify(job)).length;
+/**
+ * The size of a job on the queue, as JSON bytes. UTF-8 takes at most 3 bytes per UTF-16 unit, so a short
+ * job (every send's) is sized by its length alone; only a long one is encoded to count exactly.
+ */
+export function jobBytes(job: SendJob): number {
+  const json = JSON.stringify(job);
+  return json.length * 3 <= MAX_JOB_BYTES ? json.length * 3 : new TextEncoder().encode(json).length;
+}
 
 /** Why a job must not go on the queue as it is (null: it may). */
 export function unqueueable(job: SendJob): string | null {

@@ -15,6 +15,7 @@ import {
   templates,
 } from "../db/schema";
 import type { EngagementItem, MessageItem, StatusItem, TemplateStatusItem } from "../domain/inbound/types";
+import { describePhone } from "../domain/phone";
 import type { Env } from "../env";
 import { describeError } from "../errors";
 import { newId } from "../ids";
@@ -160,6 +161,8 @@ async function applyMessage(
   const t = row.tenantId;
   const e = row.environment;
   const address = item.from;
+  // Phone senders (WhatsApp, SMS) get the numbering plan's country and line type, as contacts made by the API.
+  const line = channel === "email" ? null : describePhone(address);
   const newContactId = newId("contact");
   const newConversationId = newId("conversation");
   const occurredAt = row.occurredAt;
@@ -182,7 +185,8 @@ async function applyMessage(
           AND channel = ${channel} AND address = ${address})
         AND NOT EXISTS (SELECT 1 FROM contacts WHERE tenant_id = ${t} AND environment = ${e} AND external_id = ${address})`),
     db.insert(contactAddresses).select(sql`
-      SELECT ${t}, ${e}, ${channel}, ${address}, c.id, ${now.getTime()} FROM contacts c
+      SELECT ${t}, ${e}, ${channel}, ${address}, c.id, ${now.getTime()}, ${line?.country ?? null},
+        ${line?.lineType ?? null} FROM contacts c
       WHERE c.tenant_id = ${t} AND c.environment = ${e} AND (c.id = ${newContactId} OR c.external_id = ${address})
         AND NOT EXISTS (SELECT 1 FROM contact_addresses WHERE tenant_id = ${t} AND environment = ${e}
           AND channel = ${channel} AND address = ${address})

@@ -13,7 +13,9 @@ import type { Channel, MessageContent, OutboundMessage, ProviderAdapter } from "
 import { createWhatsAppCloudAdapter } from "../providers/whatsapp-cloud";
 import { channelCredentials, findChannelRow, providerBaseUrls, whatsAppConfig } from "../services/channels";
 import { commit } from "../webhooks/events";
-import { deleteOutboxRow, JOB_LEASE_MS, newOutboxRow, type SendJob } from "./jobs";
+import { runContactImportJob } from "./contact-import";
+import { deleteOutboxRow, JOB_LEASE_MS, type JobOutcome, newOutboxRow, type SendJob } from "./jobs";
+import { runMediaFetchJob } from "./media-fetch";
 import {
   checkFallbackDeadline,
   endHop,
@@ -156,7 +158,7 @@ async function recordAccepted(
   }
 }
 
-type Outcome = { ack: true } | { retryAfterSeconds: number };
+type Outcome = JobOutcome;
 
 async function dispatch(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
   const claimed = await claim(ctx, job.subjectId);
@@ -237,6 +239,10 @@ async function handle(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
       await settleTemplateReview(ctx.env, ctx.db, job.subjectId, ctx.now);
       await deleteOutboxRow(ctx.db, job.outboxId);
       return { ack: true };
+    case "contact_import":
+      return runContactImportJob(ctx, job);
+    case "media_fetch":
+      return runMediaFetchJob(ctx, job);
   }
 }
 

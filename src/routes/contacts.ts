@@ -34,6 +34,9 @@ import {
   toTimestamp,
 } from "./shared";
 
+/** Reading contacts (and lists, segments) takes `contacts:read`; `contacts:manage` includes it. */
+export const CONTACTS_READ = ["contacts:read", "contacts:manage"] as const;
+
 const CONTACT_EXAMPLE_ID = "con_01jd3x6n2m8q4v7w9y0z1a2b3c";
 const ChannelSchema = z.enum(["whatsapp", "sms", "email"]);
 
@@ -171,7 +174,7 @@ const createContactRoute = scopedRoute(
 );
 
 const listContactsRoute = scopedRoute(
-  "contacts:manage",
+  CONTACTS_READ,
   {
     method: "get",
     path: "/v1/contacts",
@@ -184,7 +187,7 @@ const listContactsRoute = scopedRoute(
 );
 
 const getContactRoute = scopedRoute(
-  "contacts:manage",
+  CONTACTS_READ,
   {
     method: "get",
     path: "/v1/contacts/{id}",
@@ -275,6 +278,8 @@ function addressRows(
       channel: entry.channel,
       address: normalised.address,
       contactId,
+      country: normalised.country,
+      lineType: normalised.lineType,
       createdAt: now,
     });
   });

@@ -123,11 +123,14 @@ function withRateLimitHeaders(responses: RouteConfig["responses"]): RouteConfig[
  * `Idempotency-Key` unless told otherwise.
  */
 export function scopedRoute<const R extends Omit<RouteConfig, "security" | "middleware">>(
-  scope: Scope,
+  scopeOrScopes: Scope | readonly [Scope, ...Scope[]],
   config: R,
   extraErrors: ErrorCode[] = [],
   options: { idempotency?: IdempotencyMode } = {},
 ) {
+  // `[read, manage]`: the first is the route's own scope, the others broader ones that include it.
+  const [scope, ...alternatives] = typeof scopeOrScopes === "string" ? [scopeOrScopes] : scopeOrScopes;
+  const accepted = [scope, ...alternatives];
   const idempotency = options.idempotency ?? (config.method === "post" ? "optional" : "none");
   const idempotencyErrors: ErrorCode[] =
     idempotency === "none"
@@ -156,9 +159,14 @@ export function scopedRoute<const R extends Omit<RouteConfig, "security" | "midd
             },
           ],
         }),
-    security: [{ bearerAuth: [scope] }, { apiKeyHeader: [scope] }],
-    middleware: [requireScope(scope), keyGate(idempotency)],
+    // Requirement objects are alternatives: any one accepted scope, by either way of sending the key.
+    security: accepted.flatMap((s): Record<string, string[]>[] => [
+      { bearerAuth: [s] },
+      { apiKeyHeader: [s] },
+    ]),
+    middleware: [requireScope(scope, alternatives), keyGate(idempotency)],
     "x-required-scope": scope,
+    ...(alternatives.length > 0 ? { "x-accepted-scopes": accepted } : {}),
     responses: withRateLimitHeaders({
       ...errorResponses(...AUTHENTICATED_ROUTE_ERRORS, ...idempotencyErrors, ...extraErrors),
       ...config.responses,

@@ -60,7 +60,7 @@ describe("promise: every operation needs exactly the scope the OpenAPI document 
   let operations: Operation[];
   let scoped: Operation[];
   let bodies: Record<string, () => unknown>;
-  /** Per scope: a key holding every other scope, and a key holding only that one. */
+  /** Per set of accepted scopes: a key holding every other scope; per scope: a key holding only that one. */
   const allBut = new Map<string, SeededKey>();
   const only = new Map<string, SeededKey>();
 
@@ -69,9 +69,10 @@ describe("promise: every operation needs exactly the scope the OpenAPI document 
     scoped = operations.filter((op) => !isPublicPath(op.path));
     bodies = validBodies((await sink()).url);
     const tenant = await seedTenant();
-    for (const scope of ALL_SCOPES) {
-      allBut.set(scope, await seedKey(tenant.tenantId, { scopes: ALL_SCOPES.filter((s) => s !== scope) }));
-      only.set(scope, await seedKey(tenant.tenantId, { scopes: [scope] }));
+    for (const scope of ALL_SCOPES) only.set(scope, await seedKey(tenant.tenantId, { scopes: [scope] }));
+    for (const accepted of new Set(scoped.map((op) => op.accepted.join(",")))) {
+      const scopes = ALL_SCOPES.filter((s) => !accepted.split(",").includes(s));
+      allBut.set(accepted, await seedKey(tenant.tenantId, { scopes }));
     }
   });
 
@@ -81,12 +82,22 @@ describe("promise: every operation needs exactly the scope the OpenAPI document 
     if (!key) throw new Error(`${op.label}: unknown scope ${op.scope}`);
     return key.secret;
   }
+  /** A key holding every scope but those the operation accepts. */
+  function keyWithout(op: Operation): string {
+    const key = allBut.get(op.accepted.join(","));
+    if (!key) throw new Error(`${op.label}: no key without ${op.accepted.join(", ")}`);
+    return key.secret;
+  }
 
   it("names one known scope in x-required-scope and in both security schemes; public operations need none", () => {
     expect(scoped.length).toBeGreaterThan(30);
     for (const op of scoped) {
       expect(ALL_SCOPES, op.label).toContain(op.scope);
-      expect(op.security, op.label).toEqual([{ bearerAuth: [op.scope] }, { apiKeyHeader: [op.scope] }]);
+      expect(op.accepted[0], op.label).toBe(op.scope);
+      for (const scope of op.accepted) expect(ALL_SCOPES, op.label).toContain(scope);
+      expect(op.security, op.label).toEqual(
+        op.accepted.flatMap((s) => [{ bearerAuth: [s] }, { apiKeyHeader: [s] }]),
+      );
     }
     for (const op of operations.filter((o) => isPublicPath(o.path))) {
       expect(op.security, op.label).toEqual([]);
@@ -105,7 +116,7 @@ describe("promise: every operation needs exactly the scope the OpenAPI document 
       await expectError(await request(op, { body }), 401, "api_key_missing");
       for (const scheme of ["bearer", "x-api-key"] as const) {
         const error = await expectError(
-          await request(op, { key: keyFor(allBut, op), scheme, body }),
+          await request(op, { key: keyWithout(op), scheme, body }),
           403,
           "insufficient_scope",
         );
@@ -117,7 +128,7 @@ describe("promise: every operation needs exactly the scope the OpenAPI document 
         // the 401 without a key).
         await expectError(await request(op, { body: INVALID_BODY }), 401, "api_key_missing");
         await expectError(
-          await request(op, { key: keyFor(allBut, op), body: INVALID_BODY }),
+          await request(op, { key: keyWithout(op), body: INVALID_BODY }),
           403,
           "insufficient_scope",
         );
@@ -140,6 +151,12 @@ describe("promise: every operation needs exactly the scope the OpenAPI document 
       expect(text, op.label).not.toMatch(/"code":"(validation_error|invalid_json)"/);
       if (op.hasBody) {
         await expectError(await request(op, { key, body: INVALID_BODY }), 400, "validation_error");
+      }
+      // A broader scope the route accepts (e.g. contacts:manage on a contacts:read route) passes too.
+      for (const broader of op.accepted.slice(1)) {
+        const alone = only.get(broader)?.secret;
+        const answer = await described(await request(op, { key: alone, body: bodies[op.label]?.() }));
+        expect([401, 403], `${op.label} with only ${broader}: ${answer.text}`).not.toContain(answer.status);
       }
       visited.add(op.label);
     }

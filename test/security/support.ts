@@ -27,6 +27,8 @@ export interface Operation {
   label: string;
   /** `x-required-scope`, or null for an operation without a security requirement. */
   scope: string | null;
+  /** Every scope that passes (`x-accepted-scopes`: the route's own and broader ones), else just `scope`. */
+  accepted: string[];
   security: Record<string, string[]>[];
   pathParams: PathParam[];
   /** Header parameters by lower-case name, with whether each is required. */
@@ -64,6 +66,7 @@ export async function documentOperations(): Promise<Operation[]> {
         path,
         label: `${method.toUpperCase()} ${path}`,
         scope: op["x-required-scope"] ?? null,
+        accepted: op["x-accepted-scopes"] ?? (op["x-required-scope"] ? [op["x-required-scope"]] : []),
         security: op.security ?? [],
         pathParams,
         headers,

@@ -1,0 +1,7 @@
+import type { JobOutcome, SendJob } from "./jobs";
+import type { LifecycleContext } from "./message-lifecycle";
+
+// Placeholder while the issue-14 work lands (replaced by its implementation).
+export async function runMediaFetchJob(_ctx: LifecycleContext, job: SendJob): Promise<JobOutcome> {
+  throw new Error(`${job.kind} jobs are not implemented yet`);
+}
