@@ -7,6 +7,7 @@ import {
   contactAddresses,
   contacts,
   conversations,
+  listMembers,
 } from "../db/schema";
 import {
   type AttributeValue,
@@ -17,6 +18,7 @@ import {
   normalizeAddress,
   normalizeTags,
 } from "../domain/contacts";
+import { describePhone, LINE_TYPES } from "../domain/phone";
 import type { Principal } from "../env";
 import { ApiError, type ErrorDetail } from "../errors";
 import { newId } from "../ids";
@@ -72,7 +74,27 @@ export const ContactSchema = z
       .nullable()
       .openapi({ description: "Your id for this person.", example: "user_4815" }),
     name: z.string().nullable().openapi({ example: "Maria Silva" }),
-    addresses: z.array(z.object({ channel: ChannelSchema, address: z.string() })),
+    addresses: z.array(
+      z.object({
+        channel: ChannelSchema,
+        address: z.string().openapi({ example: "+5511987654321" }),
+        country: z.string().nullable().openapi({
+          description:
+            "ISO 3166-1 alpha-2 region of a phone number, from the numbering plan; null for email.",
+          example: "BR",
+        }),
+        line_type: z
+          .enum(LINE_TYPES)
+          .nullable()
+          .openapi({
+            description:
+              "What the numbering plan says the phone line is (offline, libphonenumber). `mobile_or_landline` " +
+              "where the plan cannot tell (most US and Canadian numbers). SMS and WhatsApp sends to a `landline` " +
+              "are refused. Null for email.",
+            example: "mobile",
+          }),
+      }),
+    ),
     tags: z.array(z.string()),
     attributes: z.record(z.string(), AttributeValueSchema).openapi({ example: { plan: "pro", orders: 12 } }),
     created_at: Timestamp,
@@ -84,15 +106,30 @@ const CHANNEL_ORDER = { whatsapp: 0, sms: 1, email: 2 } as const;
 const byChannelThenAddress = (a: ContactAddressRow, b: ContactAddressRow) =>
   CHANNEL_ORDER[a.channel] - CHANNEL_ORDER[b.channel] || a.address.localeCompare(b.address);
 
-function renderContact(row: ContactRow, addresses: ContactAddressRow[]): z.infer<typeof ContactSchema> {
+export function renderContact(
+  row: ContactRow,
+  addresses: ContactAddressRow[],
+): z.infer<typeof ContactSchema> {
   return {
     object: "contact",
     id: row.id,
     external_id: row.externalId,
     name: row.name,
-    addresses: [...addresses]
-      .sort(byChannelThenAddress)
-      .map((a) => ({ channel: a.channel, address: a.address })),
+    addresses: [...addresses].sort(byChannelThenAddress).map((a) => {
+      // Rows written before line types were recorded are described on the fly.
+      const line =
+        a.channel === "email"
+          ? null
+          : a.lineType
+            ? { country: a.country, lineType: a.lineType }
+            : describePhone(a.address);
+      return {
+        channel: a.channel,
+        address: a.address,
+        country: line?.country ?? null,
+        line_type: line?.lineType ?? null,
+      };
+    }),
     tags: row.tags,
     attributes: row.attributes,
     created_at: toTimestamp(row.createdAt),
@@ -483,6 +520,7 @@ export const contactsRouter = newRouter()
     const row = await findContact(db, caller, c.req.valid("param").id);
     await db.batch([
       db.delete(contactAddresses).where(eq(contactAddresses.contactId, row.id)),
+      db.delete(listMembers).where(eq(listMembers.contactId, row.id)),
       db.delete(contacts).where(and(contactScope(caller), eq(contacts.id, row.id))),
       // Conversations and their messages stay; the next inbound message links a contact again.
       db.update(conversations).set({ contactId: null }).where(eq(conversations.contactId, row.id)),

@@ -565,7 +565,9 @@ describe("Twilio webhooks", () => {
     const contact = await json(
       await call("GET", `/v1/contacts/${conversation.contact_id}`, { key: live.secret }),
     );
-    expect(contact.addresses).toEqual([{ channel: "sms", address: customer }]);
+    expect(contact.addresses).toEqual([
+      { channel: "sms", address: customer, country: "BR", line_type: "mobile" },
+    ]);
   });
 });
 
