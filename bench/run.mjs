@@ -74,6 +74,12 @@ const MODEL_FIELDS = ["d1RoundTrips", "d1Statements", "d1Batches", "doCalls", "q
 
 // ---------------------------------------------------------------------------------------------- options
 
+// `--only import`: the contact-import benchmark, a run of its own (bench/import.mjs, see README.md).
+if (/(^| )--only(=| )import( |$)/.test(process.argv.slice(2).join(" "))) {
+  await import("./import.mjs");
+  process.exit(0);
+}
+
 const { values: args } = parseArgs({
   options: {
     duration: { type: "string", default: "5" },
