@@ -165,6 +165,30 @@ export interface PhoneLine {
  * plan knows no such number; `unknown` when it is valid but its type is not told apart.
  */
 export function describePhone(e164: string): PhoneLine {
+  const known = recentLines.get(e164);
+  if (known) return known;
+  const line = describePhoneUncached(e164);
+  if (recentLines.size >= MAX_RECENT_RESULTS) {
+    const oldest = recentLines.keys().next().value;
+    if (oldest !== undefined) recentLines.delete(oldest);
+  }
+  recentLines.set(e164, line);
+  return line;
+}
+
+/** Recent answers of describePhone (a pure function of its input): the send path asks it on every send. */
+const recentLines = new Map<string, PhoneLine>();
+
+/** `+5511987654321` → `(11) 98765-4321`: how the number is written inside its country; null if unreadable. */
+export function nationalFormat(e164: string): string | null {
+  try {
+    return parsePhoneNumberWithError(e164).formatNational();
+  } catch {
+    return null;
+  }
+}
+
+function describePhoneUncached(e164: string): PhoneLine {
   try {
     const parsed = parsePhoneNumberWithError(e164);
     if (!parsed.isValid()) return { country: parsed.country ?? null, lineType: "invalid" };

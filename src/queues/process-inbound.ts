@@ -15,12 +15,14 @@ import {
   templates,
 } from "../db/schema";
 import type { EngagementItem, MessageItem, StatusItem, TemplateStatusItem } from "../domain/inbound/types";
+import { matchOptKeyword } from "../domain/opt-out";
 import { describePhone } from "../domain/phone";
 import type { Env } from "../env";
 import { describeError } from "../errors";
 import { newId } from "../ids";
 import { ID_SLICE } from "../inbound/ingest";
 import { renderInboundMessage } from "../services/inbound-messages";
+import { liftStatement, suppress, suppressStatement } from "../services/suppressions";
 import { commit, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
 import { deleteOutboxRow } from "./jobs";
 import { applyReceipt, eventData, type LifecycleContext } from "./message-lifecycle";
@@ -75,6 +77,10 @@ const heldNote = (providerMessageId: string) =>
 async function applyStatus(ctx: LifecycleContext, row: InboundEventRow, item: StatusItem): Promise<Outcome> {
   const message = await findMessageByProviderId(ctx.db, row, item.providerMessageId);
   if (!message) return { state: "held", note: heldNote(item.providerMessageId) };
+  // A hard bounce says the mailbox does not exist: no later email may go to it (applied again, a no-op).
+  if (row.provider === "resend" && item.status === "failed" && item.error?.code === "bounce_permanent") {
+    await suppressEmailOf(ctx, message, "bounce");
+  }
   const note = await applyReceipt(ctx, message, {
     status: item.status,
     occurredAt: row.occurredAt,
@@ -95,6 +101,7 @@ async function applyEngagement(
 ): Promise<Outcome> {
   const message = await findMessageByProviderId(ctx.db, row, item.providerMessageId);
   if (!message) return { state: "held", note: heldNote(item.providerMessageId) };
+  if (item.type === "complained") await suppressEmailOf(ctx, message, "complaint");
   await commit(ctx.env, ctx.db, [
     markApplied(ctx.db, row, ctx.now),
     ...emitGuardedEvent(
@@ -114,6 +121,65 @@ async function applyEngagement(
     ),
   ]);
   return { state: "applied", recorded: true };
+}
+
+/** Suppresses the email address a message went to (hard bounce or spam complaint); idempotent. */
+async function suppressEmailOf(ctx: LifecycleContext, message: MessageRow, reason: "bounce" | "complaint") {
+  if (!message.to.includes("@")) return;
+  await suppress(
+    ctx.db,
+    { tenantId: message.tenantId, environment: message.environment },
+    { channel: "email", address: message.to, reason, sourceId: message.id },
+    ctx.now,
+  );
+}
+
+/**
+ * A STOP (or START) keyword as the whole text: suppresses (or lifts the opt-out of) the sender's address on
+ * this channel, with `contact.opted_out` (`contact.opted_in`) recorded only when this run stored the message
+ * and the state really changed, so a redelivered item changes nothing and emits nothing.
+ */
+function optKeywordStatements(
+  db: Db,
+  message: InboundMessageRow,
+  text: string | undefined,
+  now: Date,
+): BatchItem<"sqlite">[] {
+  if (message.channel === "email") return [];
+  const match = matchOptKeyword(text);
+  if (!match) return [];
+  const scope = { tenantId: message.tenantId, environment: message.environment };
+  const storedNow = sql`EXISTS (SELECT 1 FROM inbound_messages WHERE id = ${message.id})`;
+  const change =
+    match.action === "opt_out"
+      ? suppressStatement(
+          db,
+          scope,
+          { channel: message.channel, address: message.from, reason: "opt_out", sourceId: message.id },
+          now,
+          storedNow,
+        )
+      : liftStatement(db, scope, message.channel, message.from, ["opt_out"], storedNow);
+  return [
+    change,
+    ...emitGuardedEvent(
+      db,
+      {
+        ...scope,
+        type: match.action === "opt_out" ? "contact.opted_out" : "contact.opted_in",
+        subjectId: message.contactId ?? message.from,
+        data: {
+          channel: message.channel,
+          address: message.from,
+          contact_id: message.contactId,
+          keyword: match.keyword,
+          inbound_message_id: message.id,
+        },
+      },
+      now,
+      UPDATE_APPLIED,
+    ),
+  ];
 }
 
 async function applyTemplateStatus(
@@ -284,6 +350,16 @@ async function applyMessage(
           sql`EXISTS (SELECT 1 FROM inbound_messages WHERE id = ${message.id})`,
         )
       : []),
+    ...optKeywordStatements(
+      db,
+      message,
+      item.content.type === "text"
+        ? item.content.text
+        : item.content.type === "button_reply"
+          ? item.content.text
+          : undefined,
+      now,
+    ),
     markApplied(db, row, now),
   ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   return { state: "applied", recorded: true };
