@@ -1,6 +1,6 @@
 import { and, eq, lt, or } from "drizzle-orm";
 import { createDb, type Db } from "../db/client";
-import { type MessageRow, messages, outbox } from "../db/schema";
+import { contactImports, type MessageRow, messages, outbox } from "../db/schema";
 import { retryDelaySeconds } from "../domain/message-status";
 import { keyGateOf } from "../durable-objects/key-gate-client";
 import type { Env } from "../env";
@@ -12,8 +12,9 @@ import { createTwilioSmsAdapter } from "../providers/twilio-sms";
 import type { Channel, MessageContent, OutboundMessage, ProviderAdapter } from "../providers/types";
 import { createWhatsAppCloudAdapter } from "../providers/whatsapp-cloud";
 import { channelCredentials, findChannelRow, providerBaseUrls, whatsAppConfig } from "../services/channels";
+import { markFetchFailed, resolveMediaContent } from "../services/media";
 import { commit } from "../webhooks/events";
-import { runContactImportJob } from "./contact-import";
+import { failImport, runContactImportJob } from "./contact-import";
 import { deleteOutboxRow, JOB_LEASE_MS, type JobOutcome, newOutboxRow, type SendJob } from "./jobs";
 import { runMediaFetchJob } from "./media-fetch";
 import {
@@ -176,11 +177,29 @@ async function dispatch(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
     });
     return { ack: true };
   }
+  // A media library reference becomes a fresh signed URL for this attempt (see src/services/media.ts).
+  const content = await resolveMediaContent(
+    ctx.env,
+    ctx.db,
+    row,
+    row.content as unknown as MessageContent,
+    ctx.now,
+  );
+  if (!content.ok) {
+    await endHop(ctx, row, {
+      status: "failed",
+      code: content.code,
+      reason: content.reason,
+      refund: true,
+      from: ["sending"],
+    });
+    return { ack: true };
+  }
   const outbound: OutboundMessage = {
     id: row.id,
     channel,
     to: row.to,
-    content: row.content as unknown as MessageContent,
+    content: content.content,
     attempt: row.attempts,
   };
   if (claimed.resumed) {
@@ -281,7 +300,10 @@ export async function consumeSends(batch: MessageBatch<SendJob>, env: Env): Prom
   }
 }
 
-/** Jobs whose retries ran out: a dispatch fails its message for good (and refunds what was not sent). */
+/**
+ * Jobs whose retries ran out: a dispatch fails its message for good (and refunds what was not sent); an import
+ * or a media fetch ends `failed` with a reason, so nothing waits forever in `processing`.
+ */
 export async function consumeSendsDeadLetters(batch: MessageBatch<SendJob>, env: Env): Promise<void> {
   const db = createDb(env.DB);
   for (const message of batch.messages) {
@@ -298,6 +320,26 @@ export async function consumeSendsDeadLetters(batch: MessageBatch<SendJob>, env:
             from: ["queued", "sending"],
           });
         }
+      } else if (message.body.kind === "contact_import") {
+        // An import whose job kept throwing ends failed (with its event) instead of staying `processing`.
+        const [row] = await db
+          .select()
+          .from(contactImports)
+          .where(eq(contactImports.id, message.body.subjectId))
+          .limit(1);
+        if (row)
+          await failImport(
+            ctx,
+            row,
+            "Processing kept failing; nothing after the last checkpoint was imported. Import the file again to finish it.",
+          );
+      } else if (message.body.kind === "media_fetch") {
+        await markFetchFailed(
+          db,
+          message.body.subjectId,
+          "Fetching or storing the file kept failing; upload it again.",
+          ctx.now,
+        );
       }
       await deleteOutboxRow(db, message.body.outboxId);
       message.ack();

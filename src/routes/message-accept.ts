@@ -6,7 +6,7 @@ import { conversations, type HopRecord, type MessageRow, messages, outbox } from
 import { isOverdraft, walletBootstrap, walletMovement } from "../db/wallet";
 import { checkCustomerWindow } from "../domain/customer-window";
 import { CURRENCY, formatAmount } from "../domain/money";
-import { normalizeEmail, normalizePhone } from "../domain/phone";
+import { canReceiveMobileMessages, describePhone, normalizeEmail, normalizePhone } from "../domain/phone";
 import { priorityRank, resolveSendTime } from "../domain/schedule";
 import { checkVariables, renderTemplate as renderTemplateText } from "../domain/templates";
 import type { AppBindings, Env, Principal } from "../env";
@@ -16,6 +16,8 @@ import type { Channel, MessageContent } from "../providers/types";
 import { enqueue, newOutboxRow } from "../queues/jobs";
 import { costOfHop, messageEvent } from "../queues/message-lifecycle";
 import { findChannelRow } from "../services/channels";
+import { fallbackFilename, mediaForSend, mediaRef } from "../services/media";
+import { suppressedChannelOf, suppressionGuard } from "../services/suppressions";
 import { commit } from "../webhooks/events";
 import { contentFieldOf, type SendMessageInput } from "./message-schemas";
 import { findTemplateForSend } from "./templates";
@@ -47,6 +49,16 @@ function normalizeRecipient(channel: Channel, to: string): { to: string; country
   }
   const phone = normalizePhone(to);
   if (!phone.ok) throw invalid("to", phone.reason);
+  // Offline, from the numbering plan: only a known landline is refused (mobile_or_landline, voip,
+  // toll_free, premium and unknown lines go to the provider, which knows better).
+  const line = describePhone(phone.e164);
+  if (!canReceiveMobileMessages(line)) {
+    throw new ApiError(
+      "recipient_not_mobile",
+      `${phone.e164} is a ${line.lineType === "landline" ? "landline" : "number that cannot receive messages"}${line.country ? ` in ${line.country}` : ""}; ${channel} cannot reach it. Check numbers first with POST /v1/lookups/phone-numbers.`,
+      { details: [{ path: "to", message: `line_type is ${line.lineType}` }] },
+    );
+  }
   return { to: phone.e164, country: phone.country };
 }
 
@@ -71,6 +83,32 @@ function checkFallback(body: SendMessageInput, kind: MessageContent["kind"]) {
     }
     previous = hop.channel;
   });
+}
+
+/**
+ * Media content: a URL as given, or a library media checked for every channel the message may take (it exists
+ * here, is ready, its type and size suit each channel) and stored as a reference that each dispatch turns into
+ * a fresh signed URL.
+ */
+async function mediaContent(
+  db: Db,
+  caller: Principal,
+  body: SendMessageInput,
+  media: NonNullable<SendMessageInput["media"]>,
+): Promise<MessageContent> {
+  const { type, url, media_id, caption, filename } = media;
+  if (media_id === undefined) return { kind: "media", media: { type, url: url ?? "", caption, filename } };
+  const channels = [body.channel, ...body.fallback.map((hop) => hop.channel)];
+  const row = await mediaForSend(db, caller, media_id, type, channels);
+  return {
+    kind: "media",
+    media: {
+      type,
+      url: mediaRef(row.id),
+      caption,
+      filename: filename ?? (type === "document" ? fallbackFilename(row) : undefined),
+    },
+  };
 }
 
 /** Resolves the content into the form every hop and retry sends, checking templates before money moves. */
@@ -133,7 +171,7 @@ async function resolveContent(env: Env, db: Db, caller: Principal, body: SendMes
   const content: MessageContent = body.text
     ? { kind: "text", text: { body: body.text.body, previewUrl: body.text.preview_url } }
     : body.media
-      ? { kind: "media", media: body.media }
+      ? await mediaContent(db, caller, body, body.media)
       : body.interactive
         ? { kind: "interactive", interactive: body.interactive }
         : { kind: "email", email: body.email ?? { subject: "" } };
@@ -244,6 +282,8 @@ export async function acceptMessage(
   try {
     // One atomic batch: the debit (refused by the wallet's CHECK on overdraft), the message, its event, its job.
     await commit(c.env, db, [
+      // First: aborts the whole batch (nothing debited or stored) when the address is suppressed on any hop.
+      suppressionGuard(db, scope, [body.channel, ...body.fallback.map((hop) => hop.channel)], to),
       ...walletBootstrap(db, scope, now),
       ...walletMovement(
         db,
@@ -256,6 +296,18 @@ export async function acceptMessage(
       insertOutboxRow(db, dispatch),
     ]);
   } catch (error) {
+    const suppressed = suppressedChannelOf(error);
+    if (suppressed) {
+      throw new ApiError(
+        "recipient_suppressed",
+        `${to} is suppressed on ${suppressed} (opted out, bounced, complained or added by hand); nothing was sent or charged. See GET /v1/suppressions?channel=${suppressed}.`,
+        {
+          details: [
+            { path: suppressed === body.channel ? "to" : "fallback", message: `suppressed on ${suppressed}` },
+          ],
+        },
+      );
+    }
     if (isOverdraft(error)) {
       throw new ApiError(
         "insufficient_balance",

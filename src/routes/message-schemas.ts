@@ -77,9 +77,28 @@ export const SendMessageBody = z
     media: z
       .strictObject({
         type: z.enum(["image", "video", "audio", "document"]),
-        url: z.url({ protocol: /^https$/ }).max(2000),
+        url: z
+          .url({ protocol: /^https$/ })
+          .max(2000)
+          .optional()
+          .openapi({ description: "A public https URL of the file; or send `media_id` instead." }),
+        media_id: z
+          .string()
+          .min(1)
+          .max(64)
+          .optional()
+          .openapi({
+            description:
+              "A media library id (`med_…`, see POST /v1/media): checked now (ready, type and size within the " +
+              "channel's limits) and handed to the provider as a signed, expiring URL.",
+            example: "med_01jd3x6n2m8q4v7w9y0z1a2b3c",
+          }),
         caption: z.string().min(1).max(1024).optional(),
         filename: z.string().min(1).max(240).optional(),
+      })
+      .refine((media) => (media.url === undefined) !== (media.media_id === undefined), {
+        message: "Send exactly one of url or media_id.",
+        path: ["url"],
       })
       .optional(),
     interactive: InteractiveSchema.optional(),

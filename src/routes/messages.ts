@@ -50,6 +50,9 @@ const sendMessageRoute = scopedRoute(
     "template_variables_invalid",
     "outside_customer_window",
     "channel_not_configured",
+    "media_not_ready",
+    "recipient_not_mobile",
+    "recipient_suppressed",
   ],
   { idempotency: "required" },
 );
