@@ -153,6 +153,25 @@ export function createApp() {
         description: "The people you talk to: your id, channel addresses, tags, attributes.",
       },
       {
+        name: "Lists",
+        description: "Hand-picked sets of contacts, up to 1,000 added per call.",
+      },
+      {
+        name: "Segments",
+        description:
+          "Saved filters over contacts (tags, attributes, lists, channels, countries, line types), counted in the database.",
+      },
+      {
+        name: "Suppressions",
+        description:
+          "Addresses no send may reach on a channel: opt-outs (STOP), bounces, complaints and your own.",
+      },
+      { name: "Lookups", description: "Country and line type of phone numbers, offline, before you send." },
+      {
+        name: "Media",
+        description: "Files uploaded once and sent by id; providers fetch them from signed, expiring URLs.",
+      },
+      {
         name: "Conversations",
         description: "Customers writing back: conversations, their messages both ways, the WhatsApp window.",
       },

@@ -37,6 +37,19 @@ function validBodies(sinkUrl: string): Record<string, () => unknown> {
     "POST /v1/contacts": () => ({ name: "Scope Check", external_id: crypto.randomUUID() }),
     "PATCH /v1/contacts/{id}": () => ({ name: "Renamed" }),
     "POST /v1/sandbox/inbound": () => ({ from: "+5511987650000", text: "scope check" }),
+    "POST /v1/lists": () => ({ name: "Scope check" }),
+    "PATCH /v1/lists/{id}": () => ({ name: "Renamed" }),
+    "POST /v1/lists/{id}/contacts": () => ({ contact_ids: ["con_01jd3x6n2m8q4v7w9y0z1a2b3c"] }),
+    "POST /v1/segments": () => ({
+      name: "Scope check",
+      filter: { all: [{ field: "tags", op: "contains", value: "vip" }] },
+    }),
+    "PATCH /v1/segments/{id}": () => ({ name: "Renamed" }),
+    "POST /v1/segments/preview": () => ({ filter: { any: [{ field: "channel", op: "has", value: "sms" }] } }),
+    "POST /v1/suppressions": () => ({ channel: "sms", address: "+5511987654999" }),
+    "POST /v1/lookups/phone-numbers": () => ({ phone_numbers: ["+5511987654321"] }),
+    "POST /v1/contact-imports": () => ({ url: "https://files.example.com/contacts.csv", format: "csv" }),
+    "POST /v1/media": () => ({ url: "https://files.example.com/logo.png" }),
   };
 }
 

@@ -42,7 +42,9 @@ export function isPublicPath(path: string): boolean {
     path === "/healthz" ||
     path === "/openapi.json" ||
     path.startsWith("/docs") ||
-    path.startsWith("/inbound/")
+    path.startsWith("/inbound/") ||
+    // Signed, expiring media links for providers: the signature is the credential (media.test.ts).
+    path.startsWith("/media/")
   );
 }
 

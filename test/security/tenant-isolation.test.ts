@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, expectError, json, type SeededKey, seedKey, seedTenant, send } from "../helpers";
+import { call, expectError, fetchWorker, json, type SeededKey, seedKey, seedTenant, send } from "../helpers";
+import { png } from "../routes/media-support";
 import { count, described, documentOperations, fillPath, type Operation, sink, until } from "./support";
 
 /**
@@ -12,6 +13,8 @@ import { count, described, documentOperations, fillPath, type Operation, sink, u
 const TO = "+5511987654321";
 const CUSTOMER = "+5511987650000";
 const ATTACKER = "attacker-was-here";
+/** The number each tenant suppresses: its own customer's choice, never another tenant's. */
+const SUPPRESSED = { "tenant-a": "+5511987651111", "tenant-b": "+5511987652222" } as const;
 
 /** One of each kind of object a tenant owns, created through the API. */
 interface Objects {
@@ -25,6 +28,11 @@ interface Objects {
   event: string;
   contact: string;
   conversation: string;
+  list: string;
+  segment: string;
+  suppression: string;
+  media: string;
+  contactImport: string;
 }
 
 interface Owner {
@@ -57,10 +65,18 @@ const ID_ROUTES: Record<string, (o: Objects) => Record<string, string>> = {
   "/v1/contacts/{id}": (o) => ({ id: o.contact }),
   "/v1/conversations/{id}": (o) => ({ id: o.conversation }),
   "/v1/conversations/{id}/messages": (o) => ({ id: o.conversation }),
+  "/v1/lists/{id}": (o) => ({ id: o.list }),
+  "/v1/lists/{id}/contacts": (o) => ({ id: o.list }),
+  "/v1/lists/{id}/contacts/{contact_id}": (o) => ({ id: o.list, contact_id: o.contact }),
+  "/v1/segments/{id}": (o) => ({ id: o.segment }),
+  "/v1/segments/{id}/contacts": (o) => ({ id: o.segment }),
+  "/v1/suppressions/{id}": (o) => ({ id: o.suppression }),
+  "/v1/media/{id}": (o) => ({ id: o.media }),
+  "/v1/contact-imports/{id}": (o) => ({ id: o.contactImport }),
 };
 
 /** A body each operation accepts (a validation 400 would hide the 404), mutating where it can. */
-const BODIES: Record<string, () => unknown> = {
+const BODIES: Record<string, (o: Objects) => unknown> = {
   "POST /v1/api-keys/{id}/rotate": () => ({ overlap_seconds: 0 }),
   "PATCH /v1/channels/{id}": () => ({ name: ATTACKER }),
   "PATCH /v1/webhook-endpoints/{id}": () => ({ description: ATTACKER }),
@@ -71,6 +87,9 @@ const BODIES: Record<string, () => unknown> = {
   }),
   "POST /v1/events/{id}/replay": () => ({}),
   "PATCH /v1/contacts/{id}": () => ({ name: ATTACKER, attributes: { owner: ATTACKER } }),
+  "PATCH /v1/lists/{id}": () => ({ name: ATTACKER, description: ATTACKER }),
+  "POST /v1/lists/{id}/contacts": (o) => ({ contact_ids: [o.contact] }),
+  "PATCH /v1/segments/{id}": () => ({ name: ATTACKER }),
 };
 
 async function created<T = any>(res: Response, status = 201): Promise<T> {
@@ -79,7 +98,7 @@ async function created<T = any>(res: Response, status = 201): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-async function createObjects(key: SeededKey, marker: string): Promise<Objects> {
+async function createObjects(key: SeededKey, marker: string, suppressed: string): Promise<Objects> {
   const secret = key.secret;
   const hex = crypto.randomUUID().replaceAll("-", "");
   const { url } = await sink();
@@ -138,6 +157,37 @@ async function createObjects(key: SeededKey, marker: string): Promise<Objects> {
     }),
     202,
   );
+  const [list, segment, suppression, media, contactImport] = await Promise.all([
+    call("POST", "/v1/lists", { key: secret, body: { name: marker, description: marker } }).then((res) =>
+      created(res),
+    ),
+    call("POST", "/v1/segments", {
+      key: secret,
+      body: { name: marker, filter: { all: [{ field: "attributes.owner", op: "eq", value: marker }] } },
+    }).then((res) => created(res)),
+    call("POST", "/v1/suppressions", {
+      key: secret,
+      body: { channel: "sms", address: suppressed, note: marker },
+    }).then((res) => created(res)),
+    fetchWorker(
+      new Request(`http://localhost/v1/media?filename=${marker}.png`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${secret}`, "content-type": "image/png" },
+        body: png(marker),
+      }),
+    ).then((res) => created(res)),
+    fetchWorker(
+      new Request("http://localhost/v1/contact-imports", {
+        method: "POST",
+        headers: { authorization: `Bearer ${secret}`, "content-type": "text/csv" },
+        body: `external_id,name\n${marker}-import,${marker}\n`,
+      }),
+    ).then((res) => created(res, 202)),
+  ]);
+  await created(
+    await call("POST", `/v1/lists/${list.id}/contacts`, { key: secret, body: { contact_ids: [contact.id] } }),
+    200,
+  );
   return {
     apiKey: { id: apiKey.id, secret: apiKey.secret },
     channel: channel.id,
@@ -149,13 +199,18 @@ async function createObjects(key: SeededKey, marker: string): Promise<Objects> {
     event: test.event.id,
     contact: contact.id,
     conversation: inbound.conversation_id,
+    list: list.id,
+    segment: segment.id,
+    suppression: suppression.id,
+    media: media.id,
+    contactImport: contactImport.id,
   };
 }
 
-async function owner(name: string): Promise<Owner> {
+async function owner(name: keyof typeof SUPPRESSED): Promise<Owner> {
   const key = await seedTenant({ name });
   const marker = `${name}-${crypto.randomUUID()}`;
-  return { key, marker, objects: await createObjects(key, marker) };
+  return { key, marker, objects: await createObjects(key, marker, SUPPRESSED[name]) };
 }
 
 /** Everything of `victim` that must not show up in an answer to another caller (ids they sent excepted). */
@@ -166,8 +221,9 @@ function secretsOf(victim: Owner, sent: string[]): string[] {
   );
 }
 
-function request(op: Operation, key: string, params: Record<string, string>) {
-  const body = BODIES[op.label]?.();
+/** Bodies name the victim's own objects (a contact to add to a list): the path's id must still be refused. */
+function request(op: Operation, key: string, params: Record<string, string>, victim: Objects) {
+  const body = BODIES[op.label]?.(victim);
   return call(op.method, fillPath(op.path, params), { key, body });
 }
 
@@ -214,7 +270,10 @@ describe("promise: a foreign id is a 404, never another tenant's or environment'
     );
     // Id routes without a key (provider webhooks) are guarded by signatures: inbound-signatures.test.ts.
     const publicIdRoutes = operations.filter((op) => op.pathParams.length > 0 && op.security.length === 0);
-    expect(publicIdRoutes.every((op) => op.path.startsWith("/inbound/"))).toBe(true);
+    // Media links are guarded by their signature: test/security/media.test.ts.
+    expect(
+      publicIdRoutes.every((op) => op.path.startsWith("/inbound/") || op.path.startsWith("/media/")),
+    ).toBe(true);
   });
 
   it("answers 404 to another tenant's key and to the same tenant's other environment, changing nothing", async () => {
@@ -229,7 +288,12 @@ describe("promise: a foreign id is a 404, never another tenant's or environment'
         ["tenant B", b.key.secret],
         ["A's live key", aLive.secret],
       ] as const) {
-        await expectForeign(await request(op, key, victimIds), a, victimIds, `${op.label} as ${who}`);
+        await expectForeign(
+          await request(op, key, victimIds, a.objects),
+          a,
+          victimIds,
+          `${op.label} as ${who}`,
+        );
         attempts++;
       }
       // A nested id: B's own parent object with A's child id.
@@ -238,7 +302,7 @@ describe("promise: a foreign id is a 404, never another tenant's or environment'
         for (const param of op.pathParams.slice(1)) {
           const mixed = { ...own, [param.name]: victimIds[param.name] ?? "" };
           await expectForeign(
-            await request(op, b.key.secret, mixed),
+            await request(op, b.key.secret, mixed, a.objects),
             a,
             mixed,
             `${op.label} as tenant B with A's ${param.name}`,
@@ -290,6 +354,39 @@ describe("promise: a foreign id is a 404, never another tenant's or environment'
       404,
       "resource_not_found",
     );
+    // Audiences: A's contact into B's list, A's media in B's send, A's list in B's segment filter.
+    const bList = b.objects.list;
+    await expectError(
+      await call("POST", `/v1/lists/${bList}/contacts`, {
+        key: b.key.secret,
+        body: { contact_ids: [a.objects.contact] },
+      }),
+      404,
+      "resource_not_found",
+    );
+    await expectError(
+      await send(b.key.secret, {
+        channel: "whatsapp",
+        to: TO,
+        media: { type: "image", media_id: a.objects.media },
+      }),
+      404,
+      "resource_not_found",
+    );
+    const preview = await json(
+      await call("POST", "/v1/segments/preview", {
+        key: b.key.secret,
+        body: { filter: { all: [{ field: "list_id", op: "in", value: [a.objects.list] }] } },
+      }),
+    );
+    expect(preview.contact_count).toBe(0);
+    // A's suppression does not stop B sending to the same address (it is A's customer's choice, per tenant).
+    const bSend = await send(b.key.secret, {
+      channel: "sms",
+      to: SUPPRESSED["tenant-a"],
+      text: { body: "hi" },
+    });
+    expect(bSend.status, await bSend.clone().text()).toBe(202);
     for (const query of [
       `/v1/conversations?contact_id=${a.objects.contact}`,
       `/v1/events?message_id=${a.objects.message}`,
@@ -302,12 +399,15 @@ describe("promise: a foreign id is a 404, never another tenant's or environment'
 
   it("the same calls with the owner's key succeed (the fixtures are real), deletes last", async () => {
     const ordered = [...idOperations].sort(
-      (x, y) => Number(x.method === "DELETE") - Number(y.method === "DELETE"),
+      // Deletes last, nested ones first (deleting a list or contact also ends its memberships).
+      (x, y) =>
+        Number(x.method === "DELETE") - Number(y.method === "DELETE") ||
+        y.pathParams.length - x.pathParams.length,
     );
     for (const op of ordered) {
       const route = ID_ROUTES[op.path];
       if (!route) throw new Error(`no fixture for ${op.path}`);
-      const { status, text } = await described(await request(op, a.key.secret, route(a.objects)));
+      const { status, text } = await described(await request(op, a.key.secret, route(a.objects), a.objects));
       expect([200, 201, 202, 204], `${op.label} as its owner: ${text}`).toContain(status);
     }
   });
@@ -343,6 +443,13 @@ async function stateOf(victim: Owner) {
     get(`/v1/webhook-endpoints/${o.endpoint}`),
     get(`/v1/contacts/${o.contact}`),
   ]);
+  const [list, listMembers, segment, suppression, media] = await Promise.all([
+    get(`/v1/lists/${o.list}`),
+    get(`/v1/lists/${o.list}/contacts`),
+    get(`/v1/segments/${o.segment}`),
+    get(`/v1/suppressions/${o.suppression}`),
+    get(`/v1/media/${o.media}`),
+  ]);
   return {
     apiKey: [apiKey.status, apiKey.name, apiKey.rotated_at, apiKey.revoked_at],
     // The rotatable secret still opens the door.
@@ -352,6 +459,11 @@ async function stateOf(victim: Owner) {
     message: message.status,
     endpoint: [endpoint.description, endpoint.updated_at, endpoint.enabled],
     contact: [contact.name, contact.updated_at, contact.attributes],
+    list: [list.name, list.description, list.updated_at, list.contact_count],
+    listMembers: listMembers.data?.map((c: { id: string }) => c.id),
+    segment: [segment.name, segment.updated_at, segment.filter],
+    suppression: [suppression.id, suppression.address],
+    media: [media.id, media.status, media.sha256],
     testEvents: await count(
       "SELECT count(*) AS n FROM events WHERE tenant_id = ? AND type = 'webhook.test'",
       victim.key.tenantId,
