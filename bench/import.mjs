@@ -8,6 +8,7 @@
 //   options: --rows N (default 100000)  --small N (default 20000; 0 skips the comparison run)  --keep
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { copyFile, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -81,6 +82,36 @@ function workerdRssKb() {
     }
   }
   return total;
+}
+
+/**
+ * Runs `start` (Miniflare's start-up) with every Node HTTP server it creates keeping idle keep-alive
+ * connections open. Miniflare's queue broker reports each batch's outcome ("QUEUE … 1/1") to this process
+ * over a pooled connection to its loopback server, a Node http.Server, which closes a connection idle for 5 s
+ * (Node's default keepAliveTimeout). An import job works for seconds (JOB_BUDGET_MS), so that connection goes
+ * stale under it: the broker's report after the batch then fails with "Network connection lost.", its flush
+ * throws before it clears its pending-flush flag, and the queue never delivers again (the job a hand-over
+ * queued is never run). Miniflare closes the connections itself on dispose.
+ */
+async function withIdleConnectionsKept(start) {
+  const createServer = http.createServer;
+  let servers = 0;
+  http.createServer = (...args) => {
+    const server = createServer(...args);
+    server.keepAliveTimeout = 0; // 0: no idle timeout
+    servers += 1;
+    return server;
+  };
+  try {
+    await start();
+  } finally {
+    http.createServer = createServer;
+  }
+  if (servers === 0) {
+    console.warn(
+      "bench import: Miniflare created no loopback server through http.createServer; a job longer than 5 s may stall its queue",
+    );
+  }
 }
 
 /** GET with a few retries: a reused keep-alive socket may be closed by workerd while the import job holds
@@ -193,22 +224,24 @@ async function main() {
       defaultPersistRoot: state,
       log: new Log(process.env.BENCH_LOG === "debug" ? LogLevel.DEBUG : LogLevel.WARN),
     };
-    mf = new Miniflare({
-      ...shared,
-      workers: [
-        worker("sendwire", app, process.env.BENCH_UNCOUNTED ? app.entry : counted, {
-          queueConsumers: {
-            [sends.queue]: {
-              maxBatchSize: sends.max_batch_size,
-              maxBatchTimeout: sends.max_batch_timeout,
-              maxRetries: sends.max_retries,
+    await withIdleConnectionsKept(() => {
+      mf = new Miniflare({
+        ...shared,
+        workers: [
+          worker("sendwire", app, process.env.BENCH_UNCOUNTED ? app.entry : counted, {
+            queueConsumers: {
+              [sends.queue]: {
+                maxBatchSize: sends.max_batch_size,
+                maxBatchTimeout: sends.max_batch_timeout,
+                maxRetries: sends.max_retries,
+              },
             },
-          },
-        }),
-        worker("bench-seed", seed, seed.entry, { durableObjects: {} }),
-      ],
+          }),
+          worker("bench-seed", seed, seed.entry, { durableObjects: {} }),
+        ],
+      });
+      return mf.ready;
     });
-    await mf.ready;
     await applyMigrations(await mf.getD1Database("DB", "sendwire"));
     const seeded = await fetch(await mf.unsafeGetDirectURL("bench-seed"), {
       method: "POST",

@@ -12,6 +12,7 @@ import { connect } from "node:net";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
 import { checkDevVars, createDevVars, mergeDevVars, parseDevVars } from "./lib/dev-vars.mjs";
 import {
   applyMigrations,
@@ -113,7 +114,12 @@ function startWrangler(devVars) {
     ...publicBaseUrlArgs(devVars),
   ];
   // No stdin: wrangler stays non-interactive (no hotkey bar), Ctrl+C reaches it as a signal.
-  return spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+  // The preload keeps Miniflare's local queues delivering after a batch longer than 5 s (see the file).
+  const preload = ["--import", pathToFileURL(join(ROOT, "scripts/lib/keep-idle-connections.mjs")).href];
+  return spawn(process.execPath, [...preload, WRANGLER, ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
 }
 
 async function waitUntilHealthy(child) {

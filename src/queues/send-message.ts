@@ -265,38 +265,49 @@ async function handle(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
   }
 }
 
+/** Long-running kinds (seconds each: an import chunk run, a file fetch) run beside the batch's other jobs. */
+const BACKGROUND_KINDS: ReadonlySet<SendJob["kind"]> = new Set(["contact_import", "media_fetch"]);
+
 /**
  * The `sends` consumer. Higher priorities go first within a batch. Retryable provider errors go back on
  * the queue with backoff; when the queue's retries run out the job lands in the dead-letter queue, whose
- * consumer fails the message. Anything thrown is retried the same way.
+ * consumer fails the message. Anything thrown is retried the same way. Imports and media fetches run
+ * concurrently with the sends of the same batch, so a send never waits seconds behind an import chunk.
  */
 export async function consumeSends(batch: MessageBatch<SendJob>, env: Env): Promise<void> {
   const db = createDb(env.DB);
   const ordered = [...batch.messages].sort((a, b) => (b.body.priority ?? 0) - (a.body.priority ?? 0));
-  for (const message of ordered) {
-    const ctx: LifecycleContext = { env, db, now: new Date() };
-    try {
-      const outcome = await handle(ctx, message.body);
-      if ("ack" in outcome) message.ack();
-      else {
-        // Keep the outbox row leased for the retry, so the sweeper does not double it.
-        await db
-          .update(outbox)
-          .set({
-            leaseUntil: new Date(ctx.now.getTime() + (outcome.retryAfterSeconds * 1000 + JOB_LEASE_MS)),
-            attempts: message.attempts,
-          })
-          .where(eq(outbox.id, message.body.outboxId));
-        message.retry({ delaySeconds: outcome.retryAfterSeconds });
-      }
-    } catch (error) {
-      console.error("sends job failed", {
-        kind: message.body.kind,
-        subject: message.body.subjectId,
-        error: describeError(error),
-      });
-      message.retry({ delaySeconds: Math.min(60, 2 ** message.attempts) });
+  const background = ordered.filter((message) => BACKGROUND_KINDS.has(message.body.kind));
+  const inline = ordered.filter((message) => !BACKGROUND_KINDS.has(message.body.kind));
+  const runInline = async () => {
+    for (const message of inline) await consumeOne(db, env, message);
+  };
+  await Promise.all([runInline(), ...background.map((message) => consumeOne(db, env, message))]);
+}
+
+async function consumeOne(db: Db, env: Env, message: Message<SendJob>): Promise<void> {
+  const ctx: LifecycleContext = { env, db, now: new Date() };
+  try {
+    const outcome = await handle(ctx, message.body);
+    if ("ack" in outcome) message.ack();
+    else {
+      // Keep the outbox row leased for the retry, so the sweeper does not double it.
+      await db
+        .update(outbox)
+        .set({
+          leaseUntil: new Date(ctx.now.getTime() + (outcome.retryAfterSeconds * 1000 + JOB_LEASE_MS)),
+          attempts: message.attempts,
+        })
+        .where(eq(outbox.id, message.body.outboxId));
+      message.retry({ delaySeconds: outcome.retryAfterSeconds });
     }
+  } catch (error) {
+    console.error("sends job failed", {
+      kind: message.body.kind,
+      subject: message.body.subjectId,
+      error: describeError(error),
+    });
+    message.retry({ delaySeconds: Math.min(60, 2 ** message.attempts) });
   }
 }
 
