@@ -115,6 +115,11 @@ const FAN_OUT_SQL =
 const OUTBOX_SQL =
   'insert into "outbox" ("id", "kind", "subject_id", "payload", "priority", "available_at", "lease_until", ' +
   '"attempts", "created_at") values (?, ?, ?, ?, ?, ?, ?, ?, ?)';
+// The send path's first statement: refuses the batch when the address is suppressed (none is, here).
+const SUPPRESSION_GUARD_SQL =
+  "SELECT json_extract('{}', coalesce((SELECT '!suppressed' || ':' || channel FROM suppressions " +
+  "WHERE tenant_id = ? AND environment = ? AND address = ? AND channel IN (SELECT value FROM json_each(?)) " +
+  "LIMIT 1), '$')) AS ok";
 const SEND_TO = "+5511987654321";
 const SEND_COST_MICROS = 50_000;
 const SANDBOX_GRANT_MICROS = 10_000_000;
@@ -133,6 +138,7 @@ function sendBatch(env, r) {
   const eventId = nextId("evt");
   r.outboxId = nextId("obx");
   return db.batch([
+    db.prepare(SUPPRESSION_GUARD_SQL).bind(tenant, "test", SEND_TO, '["sms"]'),
     db.prepare(WALLET_CREATE_SQL).bind(tenant, "test", SANDBOX_GRANT_MICROS, "USD", now),
     db
       .prepare(WALLET_GRANT_SQL)

@@ -173,7 +173,7 @@ export const BASELINE_CASES = [
     method: "POST",
     path: "/p/keygate-claim",
   },
-  { id: "d1-batch-send", label: "one D1 batch (send, 8 stmts)", method: "POST", path: "/p/d1-batch-send" },
+  { id: "d1-batch-send", label: "one D1 batch (send, 9 stmts)", method: "POST", path: "/p/d1-batch-send" },
   {
     id: "queue-send-batch",
     label: "one queue sendBatch (1 job)",
