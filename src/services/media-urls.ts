@@ -60,7 +60,11 @@ const base64url = (bytes: Uint8Array) => {
 function fromBase64url(text: string): Uint8Array | null {
   if (!/^[A-Za-z0-9_-]{43}$/.test(text)) return null;
   try {
-    return Uint8Array.from(atob(text.replaceAll("-", "+").replaceAll("_", "/")), (ch) => ch.charCodeAt(0));
+    const bytes = Uint8Array.from(atob(text.replaceAll("-", "+").replaceAll("_", "/")), (ch) =>
+      ch.charCodeAt(0),
+    );
+    // The 43rd character carries 2 unused bits: only the canonical spelling counts, so no other string passes.
+    return base64url(bytes) === text ? bytes : null;
   } catch {
     return null;
   }

@@ -262,6 +262,8 @@ describe("signed URLs", () => {
       `/media/${a.id}`,
       `/media/${b.id}?exp=${exp}&sig=${sig}`,
       `/media/${a.id}?exp=${exp}&sig=${sig}==`,
+      // The last of 43 characters holds 2 unused bits: its 3 other spellings decode to the same MAC.
+      ...sameBitsSpellings(sig).map((other) => `/media/${a.id}?exp=${exp}&sig=${other}`),
     ];
     for (const path of attempts) {
       const res = await fetchSigned(`http://localhost:8787${path}`);
@@ -296,6 +298,16 @@ describe("signed URLs", () => {
     ).toHaveProperty("media_not_ready");
   });
 });
+
+/** The other spellings of a 43-character base64url MAC whose last character differs only in its unused bits. */
+function sameBitsSpellings(sig: string): string[] {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const last = alphabet.indexOf(sig.slice(-1));
+  const base = last & ~3;
+  const others = [0, 1, 2, 3].map((i) => alphabet[base + i]).filter((ch) => ch !== sig.slice(-1));
+  expect(others).toHaveLength(3);
+  return others.map((ch) => sig.slice(0, -1) + ch);
+}
 
 describe("POST /v1/media with {url}", () => {
   it("202 processing, then fetched through the guard into a ready media named after the URL path", async () => {
