@@ -9,7 +9,13 @@ import {
   listMembers,
 } from "../db/schema";
 import type { ImportedContact } from "../domain/contact-import";
-import { type AttributeValue, MAX_ATTRIBUTES, MAX_TAGS, normalizeTags } from "../domain/contacts";
+import {
+  type AttributeValue,
+  MAX_ADDRESSES,
+  MAX_ATTRIBUTES,
+  MAX_TAGS,
+  normalizeTags,
+} from "../domain/contacts";
 import type { Environment } from "../env";
 import { newId } from "../ids";
 
@@ -42,6 +48,8 @@ interface ContactState {
   name: string | null;
   tags: string[];
   attributes: Record<string, AttributeValue>;
+  /** Addresses it has (stored, plus those this chunk adds): never more than MAX_ADDRESSES, as in the API. */
+  addressCount: number;
   dirty: boolean;
 }
 
@@ -56,6 +64,9 @@ export interface ChunkPlan {
 }
 
 const addressKey = (channel: string, address: string) => `${channel}\n${address}`;
+
+/** How many addresses a matched contact holds (on the contact_id index). */
+const ADDRESS_COUNT = "(SELECT count(*) FROM contact_addresses n WHERE n.contact_id = c.id) AS address_count";
 
 /** Reads what the chunk's rows may match: 1 D1 round trip (a batch of 2 statements). */
 async function existing(d1: D1Database, scope: Scope, rows: ChunkRow[]) {
@@ -78,10 +89,10 @@ async function existing(d1: D1Database, scope: Scope, rows: ChunkRow[]) {
       .bind(pairs, tenantId, environment),
     d1
       .prepare(
-        `SELECT c.id, c.external_id, c.name, c.tags, c.attributes FROM json_each(?4) x
+        `SELECT c.id, c.external_id, c.name, c.tags, c.attributes, ${ADDRESS_COUNT} FROM json_each(?4) x
       CROSS JOIN contacts c ON c.tenant_id = ?2 AND c.environment = ?3 AND c.external_id = x.value
       UNION
-      SELECT c.id, c.external_id, c.name, c.tags, c.attributes FROM ${matchAddress}
+      SELECT c.id, c.external_id, c.name, c.tags, c.attributes, ${ADDRESS_COUNT} FROM ${matchAddress}
       CROSS JOIN contacts c ON c.id = a.contact_id`,
       )
       .bind(pairs, tenantId, environment, ids),
@@ -98,6 +109,7 @@ async function existing(d1: D1Database, scope: Scope, rows: ChunkRow[]) {
       name: string | null;
       tags: string;
       attributes: string;
+      address_count: number;
     }>,
   };
 }
@@ -118,6 +130,7 @@ export async function planChunk(d1: D1Database, scope: Scope, rows: ChunkRow[]):
       name: row.name,
       tags: JSON.parse(row.tags) as string[],
       attributes: JSON.parse(row.attributes) as Record<string, AttributeValue>,
+      addressCount: row.address_count,
       dirty: false,
     });
     if (row.external_id) byExternalId.set(row.external_id, row.id);
@@ -164,11 +177,17 @@ export async function planChunk(d1: D1Database, scope: Scope, rows: ChunkRow[]):
         name: contact.name,
         tags: contact.tags,
         attributes: contact.attributes,
+        addressCount: 0,
         dirty: true,
       };
       states.set(target.id, target);
       plan.created++;
     } else {
+      const adding = contact.addresses.filter((a) => !owner.has(addressKey(a.channel, a.address))).length;
+      if (target.addressCount + adding > MAX_ADDRESSES) {
+        fail(`contact ${target.id} would have more than ${MAX_ADDRESSES} addresses.`);
+        continue;
+      }
       const tags = normalizeTags([...target.tags, ...contact.tags]);
       const attributes = { ...target.attributes, ...contact.attributes };
       if (tags.length > MAX_TAGS) {
@@ -191,6 +210,7 @@ export async function planChunk(d1: D1Database, scope: Scope, rows: ChunkRow[]):
       const key = addressKey(a.channel, a.address);
       if (owner.has(key)) continue;
       owner.set(key, target.id);
+      target.addressCount++;
       plan.addresses.push({ c: a.channel, a: a.address, id: target.id, co: a.country, l: a.lineType });
     }
     members.add(target.id);

@@ -195,6 +195,28 @@ describe("POST /v1/contact-imports (CSV body)", () => {
     ]);
   });
 
+  it("never gives a contact more than 10 addresses, as the API does", async () => {
+    const tenant = await seedTenant();
+    const nine = Array.from({ length: 9 }, (_, i) => ({ channel: "sms", address: `+551198765410${i}` }));
+    const made = await json(
+      await call("POST", "/v1/contacts", {
+        key: tenant.secret,
+        body: { external_id: "full", addresses: nine },
+      }),
+    );
+    expect(made.addresses).toHaveLength(9);
+    const csv =
+      "external_id,phone,email\n" +
+      "full,+5511987654200,\n" + // a phone is two addresses (whatsapp and sms): 11, refused
+      "full,,full@example.com\n"; // one more: 10, fine
+    const done = await importCsv(tenant, csv);
+    expect(done.counts).toEqual({ rows: 2, created: 0, updated: 1, skipped: 0, failed: 1 });
+    expect(done.errors).toEqual([{ row: 1, message: expect.stringContaining("more than 10 addresses") }]);
+    const contact = await json(await call("GET", `/v1/contacts/${made.id}`, { key: tenant.secret }));
+    expect(contact.addresses).toHaveLength(10);
+    expect(contact.addresses.map((a: any) => a.address)).not.toContain("+5511987654200");
+  });
+
   it("adds every contact to list_id; a list of another tenant is a 404", async () => {
     const tenant = await seedTenant();
     const other = await seedTenant();
