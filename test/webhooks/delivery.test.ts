@@ -104,8 +104,10 @@ describe("webhook delivery", () => {
     expect(new Set(requests.map((r) => r.headers["webhook-id"])).size).toBe(1);
     const times = requests.map((r) => r.receivedAt);
     const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
-    // Scheduled: 10 ms, 50 ms, 300 ms, 1.2 s (±10 %), plus the queue hop each time.
-    expect(gaps[1]).toBeGreaterThan(gaps[0] ?? 0);
+    // Scheduled: 10 ms, 50 ms, 300 ms, 1.2 s (±10 %), plus the queue hop each time. The hop varies by tens of
+    // milliseconds on a loaded machine, so the first two gaps are checked against their floor, not each other.
+    const scheduled = [10, 50, 300, 1_200];
+    for (const [i, gap] of gaps.entries()) expect(gap).toBeGreaterThanOrEqual((scheduled[i] ?? 0) * 0.9);
     expect(gaps[2]).toBeGreaterThan(gaps[1] ?? 0);
     expect(gaps[3]).toBeGreaterThan(gaps[2] ?? 0);
     expect(gaps[3]).toBeGreaterThanOrEqual(1_000);
