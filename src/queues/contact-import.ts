@@ -7,6 +7,7 @@ import type { Env } from "../env";
 import { decryptSecrets } from "../secrets";
 import { addCounts, type ChunkRow, chunkWrites, planChunk, renderImport } from "../services/contact-upsert";
 import { guardedFetch } from "../services/guarded-fetch";
+import { putStream, UploadTooLargeError } from "../services/r2-upload";
 import { commit, emitEvent, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
 import { deleteOutboxRow, enqueue, type JobOutcome, newOutboxRow, type SendJob } from "./jobs";
 import type { LifecycleContext } from "./message-lifecycle";
@@ -38,7 +39,6 @@ export const MAX_URL_IMPORT_BYTES = 100_000_000;
 export const MAX_REPORTED_ERRORS = 100;
 /** Fetching the URL is retried (queue backoff) this many times when the failure may pass. */
 const FETCH_ATTEMPTS = 5;
-const R2_PART_BYTES = 5 * 1024 * 1024;
 
 export interface ImportJobOptions {
   maxRows?: number;
@@ -91,87 +91,6 @@ export async function failImport(
     ),
     ...(outboxId ? [deleteOutboxRow(db, outboxId)] : []),
   ]);
-}
-
-// ------------------------------------------------------------------------------------------ R2 streaming
-
-export class ImportTooLargeError extends Error {
-  override name = "ImportTooLargeError";
-  constructor(readonly maxBytes: number) {
-    super(`The file is larger than ${maxBytes} bytes.`);
-  }
-}
-
-/**
- * Streams `body` into R2 under `key`, failing with ImportTooLargeError past `maxBytes`. With a known length
- * R2 takes the stream as it comes; without one it goes up in 5 MiB multipart parts (never the whole file in
- * memory). Returns the number of bytes stored.
- */
-export async function putStream(
-  bucket: R2Bucket,
-  key: string,
-  body: ReadableStream<Uint8Array>,
-  length: number | null,
-  maxBytes: number,
-): Promise<number> {
-  if (length !== null && length > maxBytes) {
-    await body.cancel();
-    throw new ImportTooLargeError(maxBytes);
-  }
-  let seen = 0;
-  let over = false;
-  const counted = body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        seen += chunk.byteLength;
-        if (seen > maxBytes) {
-          over = true;
-          controller.error(new ImportTooLargeError(maxBytes));
-        } else controller.enqueue(chunk);
-      },
-    }),
-  );
-  try {
-    if (length !== null) {
-      const fixed = new FixedLengthStream(length);
-      const piping = counted.pipeTo(fixed.writable);
-      await Promise.all([bucket.put(key, fixed.readable), piping]);
-      return length;
-    }
-    const upload = await bucket.createMultipartUpload(key);
-    try {
-      const parts: R2UploadedPart[] = [];
-      const reader = counted.getReader();
-      let part = new Uint8Array(R2_PART_BYTES);
-      let filled = 0;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        let at = 0;
-        while (at < value.byteLength) {
-          const take = Math.min(value.byteLength - at, R2_PART_BYTES - filled);
-          part.set(value.subarray(at, at + take), filled);
-          filled += take;
-          at += take;
-          if (filled === R2_PART_BYTES) {
-            parts.push(await upload.uploadPart(parts.length + 1, part));
-            part = new Uint8Array(R2_PART_BYTES);
-            filled = 0;
-          }
-        }
-      }
-      if (filled > 0 || parts.length === 0)
-        parts.push(await upload.uploadPart(parts.length + 1, part.slice(0, filled)));
-      await upload.complete(parts);
-      return seen;
-    } catch (error) {
-      await upload.abort().catch(() => undefined);
-      throw error;
-    }
-  } catch (error) {
-    if (over) throw new ImportTooLargeError(maxBytes);
-    throw error;
-  }
 }
 
 // ------------------------------------------------------------------------------------------- reading
@@ -462,7 +381,7 @@ async function copyFromUrl(
     size = await putStream(env.MEDIA, key, fetched.body, fetched.contentLength, MAX_URL_IMPORT_BYTES);
   } catch (error) {
     const reason =
-      error instanceof ImportTooLargeError
+      error instanceof UploadTooLargeError
         ? `The file is larger than ${MAX_URL_IMPORT_BYTES} bytes (100 MB).`
         : `The file could not be read: ${error instanceof Error ? error.message.slice(0, 200) : "the transfer failed"}.`;
     await failImport(ctx, row, reason, job.outboxId);

@@ -15,17 +15,16 @@ import {
   templates,
 } from "../db/schema";
 import type { EngagementItem, MessageItem, StatusItem, TemplateStatusItem } from "../domain/inbound/types";
-import { matchOptKeyword } from "../domain/opt-out";
 import { describePhone } from "../domain/phone";
 import type { Env } from "../env";
 import { describeError } from "../errors";
 import { newId } from "../ids";
 import { ID_SLICE } from "../inbound/ingest";
 import { renderInboundMessage } from "../services/inbound-messages";
-import { liftStatement, suppress, suppressStatement } from "../services/suppressions";
 import { commit, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
 import { deleteOutboxRow } from "./jobs";
 import { applyReceipt, eventData, type LifecycleContext } from "./message-lifecycle";
+import { optKeywordStatements, suppressEmailOf } from "./opt-outs";
 import { decideTemplate } from "./template-review";
 
 /**
@@ -121,65 +120,6 @@ async function applyEngagement(
     ),
   ]);
   return { state: "applied", recorded: true };
-}
-
-/** Suppresses the email address a message went to (hard bounce or spam complaint); idempotent. */
-async function suppressEmailOf(ctx: LifecycleContext, message: MessageRow, reason: "bounce" | "complaint") {
-  if (!message.to.includes("@")) return;
-  await suppress(
-    ctx.db,
-    { tenantId: message.tenantId, environment: message.environment },
-    { channel: "email", address: message.to, reason, sourceId: message.id },
-    ctx.now,
-  );
-}
-
-/**
- * A STOP (or START) keyword as the whole text: suppresses (or lifts the opt-out of) the sender's address on
- * this channel, with `contact.opted_out` (`contact.opted_in`) recorded only when this run stored the message
- * and the state really changed, so a redelivered item changes nothing and emits nothing.
- */
-function optKeywordStatements(
-  db: Db,
-  message: InboundMessageRow,
-  text: string | undefined,
-  now: Date,
-): BatchItem<"sqlite">[] {
-  if (message.channel === "email") return [];
-  const match = matchOptKeyword(text);
-  if (!match) return [];
-  const scope = { tenantId: message.tenantId, environment: message.environment };
-  const storedNow = sql`EXISTS (SELECT 1 FROM inbound_messages WHERE id = ${message.id})`;
-  const change =
-    match.action === "opt_out"
-      ? suppressStatement(
-          db,
-          scope,
-          { channel: message.channel, address: message.from, reason: "opt_out", sourceId: message.id },
-          now,
-          storedNow,
-        )
-      : liftStatement(db, scope, message.channel, message.from, ["opt_out"], storedNow);
-  return [
-    change,
-    ...emitGuardedEvent(
-      db,
-      {
-        ...scope,
-        type: match.action === "opt_out" ? "contact.opted_out" : "contact.opted_in",
-        subjectId: message.contactId ?? message.from,
-        data: {
-          channel: message.channel,
-          address: message.from,
-          contact_id: message.contactId,
-          keyword: match.keyword,
-          inbound_message_id: message.id,
-        },
-      },
-      now,
-      UPDATE_APPLIED,
-    ),
-  ];
 }
 
 async function applyTemplateStatus(

@@ -9,16 +9,11 @@ import { ApiError } from "../errors";
 import { newId } from "../ids";
 import { principalOf } from "../middleware/auth";
 import { isJsonRequest } from "../middleware/json-body";
-import {
-  ImportTooLargeError,
-  importObjectKey,
-  MAX_BODY_IMPORT_BYTES,
-  MAX_REPORTED_ERRORS,
-  putStream,
-} from "../queues/contact-import";
+import { importObjectKey, MAX_BODY_IMPORT_BYTES, MAX_REPORTED_ERRORS } from "../queues/contact-import";
 import { enqueue, newOutboxRow } from "../queues/jobs";
 import { encryptSecrets } from "../secrets";
 import { renderImport } from "../services/contact-upsert";
+import { putStream, UploadTooLargeError } from "../services/r2-upload";
 import { allowLocalWebhooks, checkWebhookUrl } from "../webhooks/url-guard";
 import { CONTACTS_READ } from "./contacts";
 import {
@@ -296,7 +291,7 @@ contactImportsRouter
       try {
         size = await putStream(c.env.MEDIA, key, c.req.raw.body, length, MAX_BODY_IMPORT_BYTES);
       } catch (error) {
-        if (error instanceof ImportTooLargeError) {
+        if (error instanceof UploadTooLargeError) {
           throw new ApiError(
             "payload_too_large",
             'The file is larger than 10 MB: upload it somewhere and send JSON `{"url": …}` with a presigned URL (up to 100 MB).',
