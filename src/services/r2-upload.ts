@@ -1,5 +1,3 @@
-import { ByteLimitError, byteLimit } from "./guarded-fetch";
-
 /** R2's multipart parts: 5 MiB is the smallest part it takes (bar the last). */
 export const R2_PART_BYTES = 5 * 1024 * 1024;
 
@@ -11,9 +9,9 @@ export class UploadTooLargeError extends Error {
 }
 
 /**
- * Streams `body` into R2 under `key`, failing with UploadTooLargeError past `maxBytes` (the same byteLimit
- * stream guarded fetches use). With a known length R2 takes the stream as it comes; without one it goes up in
- * 5 MiB multipart parts (never the whole file in memory). Returns the number of bytes stored.
+ * Streams `body` into R2 under `key`, failing with UploadTooLargeError past `maxBytes`. With a known length
+ * R2 takes the stream as it comes; without one it goes up in 5 MiB multipart parts (never the whole file in
+ * memory). Returns the number of bytes stored.
  */
 export async function putStream(
   bucket: R2Bucket,
@@ -26,48 +24,58 @@ export async function putStream(
     await body.cancel();
     throw new UploadTooLargeError(maxBytes);
   }
-  const limited = body.pipeThrough(byteLimit(maxBytes));
+  let seen = 0;
+  let over = false;
+  const counted = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.byteLength;
+        if (seen > maxBytes) {
+          over = true;
+          controller.error(new UploadTooLargeError(maxBytes));
+        } else controller.enqueue(chunk);
+      },
+    }),
+  );
   try {
     if (length !== null) {
       const fixed = new FixedLengthStream(length);
-      await Promise.all([bucket.put(key, fixed.readable), limited.pipeTo(fixed.writable)]);
+      const piping = counted.pipeTo(fixed.writable);
+      await Promise.all([bucket.put(key, fixed.readable), piping]);
       return length;
     }
-    return await putInParts(bucket, key, limited);
-  } catch (error) {
-    if (error instanceof ByteLimitError) throw new UploadTooLargeError(maxBytes);
-    throw error;
-  }
-}
-
-/** A stream of unknown length as a multipart upload of R2_PART_BYTES parts; aborted if anything fails. */
-async function putInParts(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array>): Promise<number> {
-  const upload = await bucket.createMultipartUpload(key);
-  try {
-    const parts: R2UploadedPart[] = [];
-    let part = new Uint8Array(R2_PART_BYTES);
-    let filled = 0;
-    let total = 0;
-    for await (const value of body) {
-      total += value.byteLength;
-      for (let at = 0; at < value.byteLength; ) {
-        const take = Math.min(value.byteLength - at, R2_PART_BYTES - filled);
-        part.set(value.subarray(at, at + take), filled);
-        filled += take;
-        at += take;
-        if (filled === R2_PART_BYTES) {
-          parts.push(await upload.uploadPart(parts.length + 1, part));
-          part = new Uint8Array(R2_PART_BYTES);
-          filled = 0;
+    const upload = await bucket.createMultipartUpload(key);
+    try {
+      const parts: R2UploadedPart[] = [];
+      const reader = counted.getReader();
+      let part = new Uint8Array(R2_PART_BYTES);
+      let filled = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        let at = 0;
+        while (at < value.byteLength) {
+          const take = Math.min(value.byteLength - at, R2_PART_BYTES - filled);
+          part.set(value.subarray(at, at + take), filled);
+          filled += take;
+          at += take;
+          if (filled === R2_PART_BYTES) {
+            parts.push(await upload.uploadPart(parts.length + 1, part));
+            part = new Uint8Array(R2_PART_BYTES);
+            filled = 0;
+          }
         }
       }
+      if (filled > 0 || parts.length === 0)
+        parts.push(await upload.uploadPart(parts.length + 1, part.slice(0, filled)));
+      await upload.complete(parts);
+      return seen;
+    } catch (error) {
+      await upload.abort().catch(() => undefined);
+      throw error;
     }
-    if (filled > 0 || parts.length === 0)
-      parts.push(await upload.uploadPart(parts.length + 1, part.slice(0, filled)));
-    await upload.complete(parts);
-    return total;
   } catch (error) {
-    await upload.abort().catch(() => undefined);
+    if (over) throw new UploadTooLargeError(maxBytes);
     throw error;
   }
 }
