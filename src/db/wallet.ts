@@ -1,6 +1,6 @@
 import { and, eq, type Placeholder, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { CURRENCY } from "../domain/money";
+import { CURRENCY, MICROS_PER_UNIT } from "../domain/money";
 import type { Environment } from "../env";
 import { newId } from "../ids";
 import type { Db } from "./client";
@@ -9,6 +9,9 @@ import { ledgerEntries, wallets } from "./schema";
 
 /** The sandbox starts with free credit so a developer can send right away; live starts empty. */
 export const SANDBOX_STARTING_CREDIT_MICROS = 10_000_000;
+
+/** Sandbox credit is free, so its balance is capped (1,000,000.00) to keep test figures plausible. */
+export const SANDBOX_BALANCE_CAP_MICROS = 1_000_000 * MICROS_PER_UNIT;
 
 type Scope = { tenantId: string; environment: Environment };
 
@@ -171,4 +174,73 @@ export function isOverdraft(error: unknown): boolean {
     String((error as { cause?: unknown })?.cause ?? error).includes("wallets_balance_not_negative") ||
     String(error).includes("CHECK constraint failed")
   );
+}
+
+export type LedgerEntryRow = typeof ledgerEntries.$inferSelect;
+
+export type SandboxTopUpResult =
+  | { ok: true; entry: LedgerEntryRow; balanceMicros: number }
+  /** Nothing was credited: the top-up would have taken the balance past SANDBOX_BALANCE_CAP_MICROS. */
+  | { ok: false; reason: "over_cap"; balanceMicros: number };
+
+/**
+ * Credits `amountMicros` (> 0) of free sandbox credit and records a `top_up` ledger entry, in one atomic
+ * batch that also creates the wallet on first use. The entry is written only if the balance stays within the
+ * cap, and the wallet moves only if that entry exists: the cap holds under concurrent top-ups, and balance
+ * and ledger never disagree.
+ */
+export async function sandboxTopUp(
+  db: Db,
+  scope: { tenantId: string; environment: "test" },
+  amountMicros: number,
+  now: Date,
+): Promise<SandboxTopUpResult> {
+  if (!Number.isSafeInteger(amountMicros) || amountMicros <= 0) {
+    throw new RangeError(`a top-up must be a positive integer of micros: ${amountMicros}`);
+  }
+  const [create, grant] = walletBootstrap(db, scope, now);
+  // After the bootstrap's id, so a first-use grant lists before this entry (ids sort by creation).
+  const ledgerId = newId("ledgerEntry");
+  const record = db.insert(ledgerEntries).select(
+    db
+      .select({
+        id: sql`${ledgerId}`.as("id"),
+        tenantId: wallets.tenantId,
+        environment: wallets.environment,
+        kind: sql`'top_up'`.as("kind"),
+        amountMicros: sql`${amountMicros}`.as("amount_micros"),
+        balanceAfterMicros: sql`${wallets.balanceMicros} + ${amountMicros}`.as("balance_after_micros"),
+        messageId: sql`NULL`.as("message_id"),
+        hop: sql`NULL`.as("hop"),
+        description: sql`'Sandbox top-up'`.as("description"),
+        createdAt: sql`${now.getTime()}`.as("created_at"),
+      })
+      .from(wallets)
+      .where(
+        and(
+          walletIs(scope),
+          sql`${wallets.balanceMicros} + ${amountMicros} <= ${SANDBOX_BALANCE_CAP_MICROS}`,
+        ),
+      ),
+  );
+  const credit = db
+    .update(wallets)
+    .set({ balanceMicros: sql`${wallets.balanceMicros} + ${amountMicros}`, updatedAt: now })
+    .where(
+      and(
+        walletIs(scope),
+        sql`EXISTS (SELECT 1 FROM ${ledgerEntries} WHERE ${ledgerEntries.id} = ${ledgerId})`,
+      ),
+    );
+  const [, , , , entries, balances] = await db.batch([
+    create,
+    grant,
+    record,
+    credit,
+    db.select().from(ledgerEntries).where(eq(ledgerEntries.id, ledgerId)).limit(1),
+    db.select({ balanceMicros: wallets.balanceMicros }).from(wallets).where(walletIs(scope)).limit(1),
+  ]);
+  const entry = entries[0];
+  const balanceMicros = balances[0]?.balanceMicros ?? 0;
+  return entry ? { ok: true, entry, balanceMicros } : { ok: false, reason: "over_cap", balanceMicros };
 }
