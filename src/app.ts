@@ -11,12 +11,14 @@ import { requestId } from "./middleware/request-id";
 import { apiKeysRouter } from "./routes/api-keys";
 import { auditLogsRouter } from "./routes/audit-logs";
 import { balanceRouter } from "./routes/balance";
+import { broadcastsRouter } from "./routes/broadcasts";
 import { channelsRouter } from "./routes/channels";
 import { contactImportsRouter } from "./routes/contact-imports";
 import { contactsRouter } from "./routes/contacts";
 import { conversationsRouter } from "./routes/conversations";
 import { eventsRouter } from "./routes/events";
 import { inboundRouter } from "./routes/inbound";
+import { linksRouter } from "./routes/links";
 import { listsRouter } from "./routes/lists";
 import { lookupsRouter } from "./routes/lookups";
 import { mediaRouter } from "./routes/media";
@@ -105,8 +107,10 @@ export function createApp() {
   app.route("/", segmentsRouter);
   app.route("/", contactImportsRouter);
   app.route("/", lookupsRouter);
+  app.route("/", broadcastsRouter);
   app.route("/", suppressionsRouter);
   app.route("/", mediaRouter);
+  app.route("/", linksRouter);
   app.route("/", conversationsRouter);
   app.route("/", sandboxRouter);
   app.route("/", inboundRouter);
@@ -171,6 +175,12 @@ export function createApp() {
         name: "Media",
         description: "Files uploaded once and sent by id; providers fetch them from signed, expiring URLs.",
       },
+      {
+        name: "Broadcasts",
+        description:
+          "One content to a segment, list or contacts: dry run, schedule, paced fan-out, pause/resume/cancel, live progress.",
+      },
+      { name: "Links", description: "Short links of tracked messages: redirect and click recording." },
       {
         name: "Conversations",
         description: "Customers writing back: conversations, their messages both ways, the WhatsApp window.",

@@ -3,6 +3,7 @@ import { createDb, type Db } from "./db/client";
 import { apiKeySecrets, auditLogs, type OutboxRow, outbox } from "./db/schema";
 import type { Env } from "./env";
 import { describeError } from "./errors";
+import { sweepBroadcasts } from "./queues/broadcast-lifecycle";
 import {
   deleteOutboxRow,
   enqueue,
@@ -170,6 +171,7 @@ export async function runScheduled(env: Env, now: Date) {
     }
   }
   const swept = await phase("outbox", () => sweepOutbox(env, now));
+  const broadcastsSwept = await phase("broadcasts", () => sweepBroadcasts(env, now));
   const webhooks = await phase("webhooks", () => sweepWebhooks(env, now));
   const held = await phase("held_inbound", () => sweepHeldInbound(env, now));
   const inboundPurge = await phase("inbound_purge", () => expireAndPurgeInbound(env, now));
@@ -179,6 +181,8 @@ export async function runScheduled(env: Env, now: Date) {
     outboxRedriven: swept.redriven ?? 0,
     outboxSetAside: swept.setAside ?? 0,
     outboxSplit: swept.split ?? 0,
+    broadcastsStarted: broadcastsSwept.broadcastsStarted ?? 0,
+    broadcastsChecked: broadcastsSwept.broadcastsChecked ?? 0,
     ...webhooks,
     ...webhookPurge,
     heldReceiptsApplied: held.applied ?? 0,

@@ -1,9 +1,12 @@
+import type { BroadcastRunner } from "./durable-objects/broadcast-runner";
 import type { KeyGate } from "./durable-objects/key-gate";
 
 /** Bindings and variables the worker receives (see wrangler.toml and .dev.vars). */
 export interface Env {
   DB: D1Database;
   KEY_GATE: DurableObjectNamespace<KeyGate>;
+  /** One BroadcastRunner per broadcast id: paces its fan-out. */
+  BROADCAST_RUNNER: DurableObjectNamespace<BroadcastRunner>;
   SENDS_QUEUE: Queue<unknown>;
   WEBHOOKS_QUEUE: Queue<unknown>;
   /** R2: the media library's files and contact-import files (private; served through signed URLs). */

@@ -71,7 +71,8 @@ export const ERROR_CODES = {
   test_mode_only: {
     status: 403,
     type: "permission_error",
-    description: "This route simulates provider traffic and only works with test (`sw_test_…`) keys.",
+    description:
+      "This route only works with test (`sw_test_…`) keys: it simulates provider traffic or adds sandbox credit.",
   },
   insufficient_scope: {
     status: 403,
@@ -133,6 +134,12 @@ export const ERROR_CODES = {
     status: 409,
     type: "invalid_request",
     description: "Only scheduled or not-yet-dispatched messages can be canceled.",
+  },
+  broadcast_state_conflict: {
+    status: 409,
+    type: "invalid_request",
+    description:
+      "The broadcast's status does not allow this action (e.g. resuming a completed broadcast, or starting a canceled one).",
   },
   template_not_found: {
     status: 404,

@@ -42,6 +42,8 @@ export const ID_PREFIXES = {
   segment: "seg",
   suppression: "sup",
   media: "med",
+  broadcast: "bc",
+  linkClick: "clk",
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -7,6 +7,7 @@ import type { SendJob } from "./queues/jobs";
 import { consumeSends, consumeSendsDeadLetters } from "./queues/send-message";
 import type { WebhookJob } from "./webhooks/queue";
 
+export { BroadcastRunner } from "./durable-objects/broadcast-runner";
 export { KeyGate } from "./durable-objects/key-gate";
 
 const app = createApp();

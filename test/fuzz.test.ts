@@ -79,6 +79,8 @@ describe("malformed input never causes a 5xx", { timeout: 300_000 }, () => {
               rawBody: raw,
               headers: { "content-type": "application/json" },
             });
+            // A random body is almost never valid; when it is ({"name":"}"} makes a list), it is accepted.
+            if (res.status < 300) return;
             await expect4xx(res, `${method} ${path} ${raw.slice(0, 80)}`);
           }),
           { numRuns: RUNS },

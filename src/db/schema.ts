@@ -210,6 +210,13 @@ export const messages = sqliteTable(
       .notNull(),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+    // Added by migration 0010, so last in the table (positional INSERT … SELECTs list columns in this order).
+    /** The broadcast this message is one recipient of (null: a single send). */
+    broadcastId: text("broadcast_id"),
+    /** The contact a broadcast message went to. */
+    contactId: text("contact_id"),
+    /** A broadcast test send: outside the broadcast's counts. */
+    test: integer("test", { mode: "boolean" }).notNull().default(false),
   },
   (t) => [
     uniqueIndex("messages_key_idempotency").on(t.apiKeyId, t.idempotencyKey),
@@ -217,6 +224,9 @@ export const messages = sqliteTable(
     index("messages_provider_id").on(t.providerMessageId),
     // A conversation's outbound side: the messages sent to one address.
     index("messages_tenant_env_to").on(t.tenantId, t.environment, t.to, t.id),
+    // A broadcast's counts (status per recipient) and GET /v1/messages?broadcast_id=.
+    index("messages_broadcast_status").on(t.broadcastId, t.test, t.status),
+    index("messages_tenant_env_broadcast").on(t.tenantId, t.environment, t.broadcastId, t.id),
   ],
 );
 
@@ -238,6 +248,9 @@ export const outbox = sqliteTable(
         "inbound",
         "contact_import",
         "media_fetch",
+        "broadcast_start",
+        "broadcast_batch",
+        "broadcast_receipts",
       ],
     }).notNull(),
     subjectId: text("subject_id").notNull(),
@@ -294,7 +307,7 @@ export const ledgerEntries = sqliteTable(
     id: text("id").primaryKey(),
     tenantId: text("tenant_id").notNull(),
     environment: text("environment", { enum: ["live", "test"] }).notNull(),
-    kind: text("kind", { enum: ["grant", "debit", "refund"] }).notNull(),
+    kind: text("kind", { enum: ["grant", "debit", "refund", "top_up"] }).notNull(),
     /** Signed: debits are negative. */
     amountMicros: integer("amount_micros").notNull(),
     balanceAfterMicros: integer("balance_after_micros").notNull(),
@@ -316,6 +329,7 @@ export type MessageRow = typeof messages.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export * from "./schema-audiences";
+export * from "./schema-broadcasts";
 export * from "./schema-contacts";
 export * from "./schema-inbound";
 export * from "./schema-webhooks";

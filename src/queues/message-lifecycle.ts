@@ -53,6 +53,8 @@ export function eventData(row: MessageRow, status: MessageStatus, extra: Record<
     to: row.to,
     hop: row.hop,
     metadata: row.metadata,
+    // A broadcast recipient's events name the broadcast and the contact.
+    ...(row.broadcastId ? { broadcast_id: row.broadcastId, contact_id: row.contactId } : {}),
     ...extra,
   };
 }

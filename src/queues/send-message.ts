@@ -6,14 +6,13 @@ import { keyGateOf } from "../durable-objects/key-gate-client";
 import type { Env } from "../env";
 import { describeError } from "../errors";
 import { type SimulatedReceipt, simulateReceipt } from "../inbound/sandbox-traffic";
-import { createResendEmailAdapter } from "../providers/resend-email";
-import { createSandboxAdapter, sandboxReceiptPlan } from "../providers/sandbox";
-import { createTwilioSmsAdapter } from "../providers/twilio-sms";
-import type { Channel, MessageContent, OutboundMessage, ProviderAdapter } from "../providers/types";
-import { createWhatsAppCloudAdapter } from "../providers/whatsapp-cloud";
-import { channelCredentials, findChannelRow, providerBaseUrls, whatsAppConfig } from "../services/channels";
+import { sandboxReceiptPlan } from "../providers/sandbox";
+import type { MessageContent, OutboundMessage } from "../providers/types";
 import { markFetchFailed, resolveMediaContent } from "../services/media";
 import { commit } from "../webhooks/events";
+import { adapterFor } from "./adapters";
+import { runBroadcastBatch, runBroadcastReceipts } from "./broadcast-fanout";
+import { failBroadcastStart, runSnapshotJob } from "./broadcast-lifecycle";
 import { failImport, runContactImportJob } from "./contact-import";
 import { deleteOutboxRow, JOB_LEASE_MS, type JobOutcome, newOutboxRow, type SendJob } from "./jobs";
 import { runMediaFetchJob } from "./media-fetch";
@@ -31,34 +30,6 @@ import { settleTemplateReview } from "./template-review";
 
 /** A dispatch stuck in `sending` this long (the worker died mid-call) may be claimed again. */
 const SENDING_LEASE_MS = JOB_LEASE_MS;
-
-/** The adapter for a hop: test keys always get the sandbox; live ones their connected sender. */
-async function adapterFor(
-  env: Env,
-  db: Db,
-  row: MessageRow,
-  channel: Channel,
-): Promise<ProviderAdapter | null> {
-  if (row.environment === "test") return createSandboxAdapter();
-  const channelId = channel === row.channel ? row.fromChannelId : null;
-  const found = await findChannelRow(db, row, channel, channelId);
-  if (!found) return null;
-  const sender = await channelCredentials(env, found);
-  const urls = providerBaseUrls(env);
-  switch (sender.type) {
-    case "whatsapp":
-      return createWhatsAppCloudAdapter(sender.credentials, whatsAppConfig(env));
-    case "sms":
-      return createTwilioSmsAdapter(sender.credentials, {
-        baseUrl: urls.twilio,
-        statusCallbackUrl: env.PUBLIC_BASE_URL
-          ? `${env.PUBLIC_BASE_URL}/inbound/twilio/${found.id}/status`
-          : undefined,
-      });
-    case "email":
-      return createResendEmailAdapter(sender.credentials, { baseUrl: urls.resend });
-  }
-}
 
 /**
  * Claims the message for this attempt. A scheduled message that is due is first moved to `queued` (with
@@ -262,11 +233,22 @@ async function handle(ctx: LifecycleContext, job: SendJob): Promise<Outcome> {
       return runContactImportJob(ctx, job);
     case "media_fetch":
       return runMediaFetchJob(ctx, job);
+    case "broadcast_start":
+      return runSnapshotJob(ctx, job);
+    case "broadcast_batch":
+      return runBroadcastBatch(ctx, job);
+    case "broadcast_receipts":
+      return runBroadcastReceipts(ctx, job);
   }
 }
 
 /** Long-running kinds (seconds each: an import chunk run, a file fetch) run beside the batch's other jobs. */
-const BACKGROUND_KINDS: ReadonlySet<SendJob["kind"]> = new Set(["contact_import", "media_fetch"]);
+const BACKGROUND_KINDS: ReadonlySet<SendJob["kind"]> = new Set([
+  "contact_import",
+  "media_fetch",
+  "broadcast_start",
+  "broadcast_batch",
+]);
 
 /**
  * The `sends` consumer. Higher priorities go first within a batch. Retryable provider errors go back on
@@ -344,6 +326,8 @@ export async function consumeSendsDeadLetters(batch: MessageBatch<SendJob>, env:
             row,
             "Processing kept failing; nothing after the last checkpoint was imported. Import the file again to finish it.",
           );
+      } else if (message.body.kind === "broadcast_start") {
+        await failBroadcastStart(ctx, message.body.subjectId);
       } else if (message.body.kind === "media_fetch") {
         await markFetchFailed(
           db,

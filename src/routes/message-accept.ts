@@ -16,6 +16,7 @@ import type { Channel, MessageContent } from "../providers/types";
 import { enqueue, newOutboxRow } from "../queues/jobs";
 import { costOfHop, messageEvent } from "../queues/message-lifecycle";
 import { findChannelRow } from "../services/channels";
+import { insertTrackedLinks, trackContentLinks } from "../services/links";
 import { fallbackFilename, mediaForSend, mediaRef } from "../services/media";
 import { suppressedChannelOf, suppressionGuard } from "../services/suppressions";
 import { commit } from "../webhooks/events";
@@ -32,13 +33,19 @@ const insertMessage = compiledInsert(messages);
 const insertOutboxRow = compiledInsert(outbox);
 
 /** Which content each channel carries (a template's rendered text travels by SMS and email too). */
-const CHANNEL_CONTENT: Record<Channel, readonly MessageContent["kind"][]> = {
+export const CHANNEL_CONTENT: Record<Channel, readonly MessageContent["kind"][]> = {
   whatsapp: ["template", "text", "media", "interactive"],
   sms: ["template", "text", "media"],
   email: ["email", "template"],
 };
 
-const invalid = (path: string, message: string) =>
+const scopeOf = (caller: Principal) => ({ tenantId: caller.tenantId, environment: caller.environment });
+
+/** Where tracked links point: the configured public origin, else the origin this request came to. */
+export const linkBaseOf = (c: Context<AppBindings>) =>
+  (c.env.PUBLIC_BASE_URL ?? new URL(c.req.url).origin).replace(/\/+$/, "");
+
+export const invalid = (path: string, message: string) =>
   new ApiError("validation_error", message, { details: [{ path, message }] });
 
 function normalizeRecipient(channel: Channel, to: string): { to: string; country: string | null } {
@@ -63,7 +70,10 @@ function normalizeRecipient(channel: Channel, to: string): { to: string; country
 }
 
 /** Every hop must carry the same content to the same address. */
-function checkFallback(body: SendMessageInput, kind: MessageContent["kind"]) {
+export function checkFallback(
+  body: Pick<SendMessageInput, "channel" | "fallback">,
+  kind: MessageContent["kind"],
+) {
   let previous: Channel = body.channel;
   body.fallback.forEach((hop, index) => {
     const path = `fallback[${index}].channel`;
@@ -112,7 +122,7 @@ async function mediaContent(
 }
 
 /** Resolves the content into the form every hop and retry sends, checking templates before money moves. */
-async function resolveContent(env: Env, db: Db, caller: Principal, body: SendMessageInput, now: Date) {
+export async function resolveContent(env: Env, db: Db, caller: Principal, body: SendMessageInput, now: Date) {
   const kind = contentFieldOf(body);
   if (!CHANNEL_CONTENT[body.channel].includes(kind)) {
     throw invalid(
@@ -152,10 +162,8 @@ async function resolveContent(env: Env, db: Db, caller: Principal, body: SendMes
         ],
       });
     }
-    const rendered = renderTemplateText(
-      template.header ? `${template.header}\n${template.body}` : template.body,
-      variables,
-    );
+    const templateText = template.header ? `${template.header}\n${template.body}` : template.body;
+    const rendered = renderTemplateText(templateText, variables);
     const content: MessageContent = {
       kind: "template",
       template: {
@@ -166,7 +174,7 @@ async function resolveContent(env: Env, db: Db, caller: Principal, body: SendMes
         renderedBody: rendered,
       },
     };
-    return { content, templateId: template.id, category: template.category as string };
+    return { content, templateId: template.id, category: template.category as string, templateText };
   }
   const content: MessageContent = body.text
     ? { kind: "text", text: { body: body.text.body, previewUrl: body.text.preview_url } }
@@ -175,7 +183,7 @@ async function resolveContent(env: Env, db: Db, caller: Principal, body: SendMes
       : body.interactive
         ? { kind: "interactive", interactive: body.interactive }
         : { kind: "email", email: body.email ?? { subject: "" } };
-  return { content, templateId: null, category: "service" };
+  return { content, templateId: null, category: "service", templateText: null };
 }
 
 async function lastInboundAt(db: Db, caller: Principal, channel: Channel, to: string): Promise<Date | null> {
@@ -199,13 +207,33 @@ export async function acceptMessage(
   caller: Principal,
   body: SendMessageInput,
   idempotency: { key: string; fingerprint: string },
+  /** A broadcast test send: names the broadcast (and contact), outside its counts. */
+  origin: { broadcastId: string; contactId: string | null } | null = null,
 ) {
   const idempotencyKey = idempotency.key;
   const db = createDb(c.env.DB);
   const now = new Date();
   const { to, country } = normalizeRecipient(body.channel, body.to);
-  const { content, templateId, category } = await resolveContent(c.env, db, caller, body, now);
-  checkFallback(body, content.kind);
+  const resolved = await resolveContent(c.env, db, caller, body, now);
+  const { templateId, category } = resolved;
+  checkFallback(body, resolved.content.kind);
+  const id = newId("message");
+  // Tracked links are rewritten before pricing: the SMS a recipient gets carries the short links.
+  const tracked = body.link_tracking
+    ? trackContentLinks(
+        resolved.content,
+        {
+          ...scopeOf(caller),
+          messageId: id,
+          broadcastId: origin?.broadcastId ?? null,
+          contactId: origin?.contactId ?? null,
+        },
+        linkBaseOf(c),
+        now,
+      )
+    : null;
+  const content = tracked?.content ?? resolved.content;
+  const linkInsert = tracked ? insertTrackedLinks(db, tracked.links) : null;
 
   if (body.from) {
     if (!(await findChannelRow(db, caller, body.channel, body.from))) {
@@ -231,7 +259,6 @@ export async function acceptMessage(
   const schedule = resolveSendTime(body, now);
   if (!schedule.ok) throw invalid(schedule.field, schedule.message);
 
-  const id = newId("message");
   const pricing = { category, country, content: content as unknown as Record<string, unknown> };
   const cost = costOfHop(pricing, body.channel);
   const status = schedule.at ? "scheduled" : "queued";
@@ -276,6 +303,9 @@ export async function acceptMessage(
     timestamps: { [status]: now.toISOString() },
     createdAt: now,
     updatedAt: now,
+    broadcastId: origin?.broadcastId ?? null,
+    contactId: origin?.contactId ?? null,
+    test: origin !== null,
   };
   const dispatch = newOutboxRow("dispatch", id, {}, schedule.at ?? now, now, row.priority);
   const scope = { tenantId: caller.tenantId, environment: caller.environment };
@@ -294,6 +324,7 @@ export async function acceptMessage(
       insertMessage(db, row),
       ...(status === "queued" ? messageEvent({ env: c.env, db, now }, row, "queued") : []),
       insertOutboxRow(db, dispatch),
+      ...(linkInsert ? [linkInsert] : []),
     ]);
   } catch (error) {
     const suppressed = suppressedChannelOf(error);

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { HopRecord, MessageRow } from "../db/schema";
 import { formatAmount } from "../domain/money";
 import { PRIORITIES, priorityRank } from "../domain/schedule";
+import type { MessageContent } from "../providers/types";
 import { Timestamp, toTimestamp } from "./shared";
 
 export const ChannelType = z.enum(["whatsapp", "sms", "email"]);
@@ -49,114 +50,122 @@ const InteractiveSchema = z
 const CONTENT_FIELDS = ["template", "text", "media", "interactive", "email"] as const;
 export type ContentField = (typeof CONTENT_FIELDS)[number];
 
-export const SendMessageBody = z
-  .strictObject({
-    channel: ChannelType,
-    to: z.string().min(3).max(320).openapi({
-      description: "E.164 phone number, or an email address for email.",
-      example: "+5511987654321",
+/** The fields of a send; broadcasts take the content, schedule and fallback fields from here too. */
+export const SendMessageFields = {
+  channel: ChannelType,
+  to: z.string().min(3).max(320).openapi({
+    description: "E.164 phone number, or an email address for email.",
+    example: "+5511987654321",
+  }),
+  from: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ description: "A channel id (`chn_…`); defaults to your first sender of that type." }),
+  template: z
+    .strictObject({
+      name: z.string().min(1).max(512),
+      language: z.string().min(2).max(16),
+      variables: z.record(z.string().max(64), z.string()).default({}),
+    })
+    .optional()
+    .openapi({
+      example: { name: "order_confirmation", language: "pt_BR", variables: { "1": "Maria", "2": "#1234" } },
     }),
-    from: z
-      .string()
-      .max(64)
-      .optional()
-      .openapi({ description: "A channel id (`chn_…`); defaults to your first sender of that type." }),
-    template: z
-      .strictObject({
-        name: z.string().min(1).max(512),
-        language: z.string().min(2).max(16),
-        variables: z.record(z.string().max(64), z.string()).default({}),
-      })
-      .optional()
-      .openapi({
-        example: { name: "order_confirmation", language: "pt_BR", variables: { "1": "Maria", "2": "#1234" } },
-      }),
-    text: z
-      .strictObject({ body: z.string().min(1).max(4096), preview_url: z.boolean().optional() })
-      .optional(),
-    media: z
-      .strictObject({
-        type: z.enum(["image", "video", "audio", "document"]),
-        url: z
-          .url({ protocol: /^https$/ })
-          .max(2000)
-          .optional()
-          .openapi({ description: "A public https URL of the file; or send `media_id` instead." }),
-        media_id: z
-          .string()
-          .min(1)
-          .max(64)
-          .optional()
-          .openapi({
-            description:
-              "A media library id (`med_…`, see POST /v1/media): checked now (ready, type and size within the " +
-              "channel's limits) and handed to the provider as a signed, expiring URL.",
-            example: "med_01jd3x6n2m8q4v7w9y0z1a2b3c",
-          }),
-        caption: z.string().min(1).max(1024).optional(),
-        filename: z.string().min(1).max(240).optional(),
-      })
-      .refine((media) => (media.url === undefined) !== (media.media_id === undefined), {
-        message: "Send exactly one of url or media_id.",
-        path: ["url"],
-      })
-      .optional(),
-    interactive: InteractiveSchema.optional(),
-    email: z
-      .strictObject({
-        subject: z.string().min(1).max(998),
-        html: z.string().min(1).max(512_000).optional(),
-        text: z.string().min(1).max(512_000).optional(),
-      })
-      .refine((e) => e.html !== undefined || e.text !== undefined, "Send html, text or both.")
-      .optional(),
-    priority: z.enum(PRIORITIES).default("default"),
-    schedule_at: z
-      .string()
-      .max(64)
-      .optional()
-      .openapi({ description: "RFC 3339 with offset, e.g. 2026-12-01T09:00:00-03:00." }),
-    send_at: z
-      .string()
-      .max(64)
-      .optional()
-      .openapi({ description: "Local wall-clock time (no offset), with `timezone`." }),
-    timezone: z
-      .string()
-      .max(64)
-      .optional()
-      .openapi({ description: "IANA zone for `send_at`, e.g. America/Sao_Paulo." }),
-    fallback: z
-      .array(z.strictObject({ channel: ChannelType, after_seconds: z.number().int().min(0).max(86_400) }))
-      .max(2)
-      .default([])
-      .openapi({
-        description: "Next channels to try if the message fails or is not delivered within after_seconds.",
-      }),
-    metadata: z
-      .record(z.string().min(1).max(40), z.string().max(500))
-      .refine((m) => Object.keys(m).length <= 20, "At most 20 metadata keys.")
-      .default({}),
-    idempotency_key: z.string().max(255).optional(),
-  })
-  .superRefine((body, ctx) => {
-    const given = CONTENT_FIELDS.filter((field) => body[field] !== undefined);
-    if (given.length !== 1) {
-      ctx.addIssue({
-        code: "custom",
-        path: given.length === 0 ? [] : [given[1] ?? ""],
-        message:
-          given.length === 0
-            ? `Send exactly one content field: ${CONTENT_FIELDS.join(", ")}.`
-            : `Send exactly one content field; got ${given.join(" and ")}.`,
-      });
-    }
-  })
+  text: z.strictObject({ body: z.string().min(1).max(4096), preview_url: z.boolean().optional() }).optional(),
+  media: z
+    .strictObject({
+      type: z.enum(["image", "video", "audio", "document"]),
+      url: z
+        .url({ protocol: /^https$/ })
+        .max(2000)
+        .optional()
+        .openapi({ description: "A public https URL of the file; or send `media_id` instead." }),
+      media_id: z
+        .string()
+        .min(1)
+        .max(64)
+        .optional()
+        .openapi({
+          description:
+            "A media library id (`med_…`, see POST /v1/media): checked now (ready, type and size within the " +
+            "channel's limits) and handed to the provider as a signed, expiring URL.",
+          example: "med_01jd3x6n2m8q4v7w9y0z1a2b3c",
+        }),
+      caption: z.string().min(1).max(1024).optional(),
+      filename: z.string().min(1).max(240).optional(),
+    })
+    .refine((media) => (media.url === undefined) !== (media.media_id === undefined), {
+      message: "Send exactly one of url or media_id.",
+      path: ["url"],
+    })
+    .optional(),
+  interactive: InteractiveSchema.optional(),
+  email: z
+    .strictObject({
+      subject: z.string().min(1).max(998),
+      html: z.string().min(1).max(512_000).optional(),
+      text: z.string().min(1).max(512_000).optional(),
+    })
+    .refine((e) => e.html !== undefined || e.text !== undefined, "Send html, text or both.")
+    .optional(),
+  priority: z.enum(PRIORITIES).default("default"),
+  schedule_at: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ description: "RFC 3339 with offset, e.g. 2026-12-01T09:00:00-03:00." }),
+  send_at: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ description: "Local wall-clock time (no offset), with `timezone`." }),
+  timezone: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ description: "IANA zone for `send_at`, e.g. America/Sao_Paulo." }),
+  fallback: z
+    .array(z.strictObject({ channel: ChannelType, after_seconds: z.number().int().min(0).max(86_400) }))
+    .max(2)
+    .default([])
+    .openapi({
+      description: "Next channels to try if the message fails or is not delivered within after_seconds.",
+    }),
+  metadata: z
+    .record(z.string().min(1).max(40), z.string().max(500))
+    .refine((m) => Object.keys(m).length <= 20, "At most 20 metadata keys.")
+    .default({}),
+  link_tracking: z.boolean().default(false).openapi({
+    description:
+      "Rewrite every http(s) URL in a text or email body to a short tracked link ({PUBLIC_BASE_URL}/l/{code}); clicks emit `link.clicked`.",
+  }),
+  idempotency_key: z.string().max(255).optional(),
+};
+
+/** Exactly one content field (the message's kind). */
+export function requireOneContentField(body: Partial<Record<ContentField, unknown>>, ctx: z.RefinementCtx) {
+  const given = CONTENT_FIELDS.filter((field) => body[field] !== undefined);
+  if (given.length !== 1) {
+    ctx.addIssue({
+      code: "custom",
+      path: given.length === 0 ? [] : [given[1] ?? ""],
+      message:
+        given.length === 0
+          ? `Send exactly one content field: ${CONTENT_FIELDS.join(", ")}.`
+          : `Send exactly one content field; got ${given.join(" and ")}.`,
+    });
+  }
+}
+
+export const SendMessageBody = z
+  .strictObject(SendMessageFields)
+  .superRefine(requireOneContentField)
   .openapi("SendMessageRequest");
 
 export type SendMessageInput = z.infer<typeof SendMessageBody>;
 
-export function contentFieldOf(body: SendMessageInput): ContentField {
+export function contentFieldOf(body: Partial<Record<ContentField, unknown>>): ContentField {
   return CONTENT_FIELDS.find((field) => body[field] !== undefined) ?? "text";
 }
 
@@ -169,6 +178,68 @@ const HopSchema = z.object({
   started_at: Timestamp,
   ended_at: Timestamp.nullable(),
 });
+
+/** What the recipient got, rendered (merge fields filled): each message shows its own. */
+const SentContentSchema = z
+  .object({
+    text: z.object({ body: z.string() }).optional(),
+    template: z
+      .object({ name: z.string(), language: z.string(), variables: z.record(z.string(), z.string()) })
+      .optional(),
+    media: z
+      .object({
+        type: z.string(),
+        url: z.string().nullable(),
+        media_id: z.string().nullable(),
+        caption: z.string().nullable(),
+      })
+      .optional(),
+    interactive: z.record(z.string(), z.unknown()).optional(),
+    email: z
+      .object({ subject: z.string(), text: z.string().nullable(), html: z.string().nullable() })
+      .optional(),
+  })
+  .openapi("SentContent");
+
+const MEDIA_REF_PREFIX = "sendwire-media:";
+
+export function renderSentContent(content: MessageContent): z.infer<typeof SentContentSchema> {
+  switch (content.kind) {
+    case "text":
+      return { text: { body: content.text.body } };
+    case "template":
+      return {
+        template: {
+          name: content.template.name,
+          language: content.template.language,
+          variables: content.template.variables,
+        },
+      };
+    case "media": {
+      const libraryId = content.media.url.startsWith(MEDIA_REF_PREFIX)
+        ? content.media.url.slice(MEDIA_REF_PREFIX.length)
+        : null;
+      return {
+        media: {
+          type: content.media.type,
+          url: libraryId ? null : content.media.url,
+          media_id: libraryId,
+          caption: content.media.caption ?? null,
+        },
+      };
+    }
+    case "interactive":
+      return { interactive: content.interactive as unknown as Record<string, unknown> };
+    case "email":
+      return {
+        email: {
+          subject: content.email.subject,
+          text: content.email.text ?? null,
+          html: content.email.html ?? null,
+        },
+      };
+  }
+}
 
 export const MessageSchema = z
   .object({
@@ -213,6 +284,13 @@ export const MessageSchema = z
     attempts: z.number().int(),
     timestamps: z.record(z.string(), Timestamp).openapi({ example: { queued: "2026-11-23T18:00:00.000Z" } }),
     metadata: z.record(z.string(), z.string()),
+    content: SentContentSchema.openapi({
+      description:
+        "The content as sent to this recipient, merge fields rendered (broadcasts render per contact).",
+    }),
+    broadcast_id: z.string().nullable().openapi({ description: "The broadcast this message belongs to." }),
+    contact_id: z.string().nullable().openapi({ description: "The contact a broadcast message went to." }),
+    test: z.boolean().openapi({ description: "A broadcast test send (outside the broadcast's counts)." }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -264,6 +342,10 @@ export function renderMessage(row: MessageRow): MessageView {
     attempts: row.attempts,
     timestamps: row.timestamps as Record<string, string>,
     metadata: row.metadata,
+    content: renderSentContent(row.content as unknown as MessageContent),
+    broadcast_id: row.broadcastId,
+    contact_id: row.contactId,
+    test: row.test,
     created_at: toTimestamp(row.createdAt),
     updated_at: toTimestamp(row.updatedAt),
   };

@@ -113,6 +113,14 @@ const ListMessagesQuery = PaginationQuerySchema.extend({
     .max(64)
     .optional()
     .openapi({ param: { name: "from", in: "query" }, description: "Channel id." }),
+  broadcast_id: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({
+      param: { name: "broadcast_id", in: "query" },
+      description: "Only this broadcast's messages.",
+    }),
   from_date: z.iso
     .datetime({ offset: true })
     .optional()
@@ -219,6 +227,7 @@ export const messagesRouter = newRouter()
           q.channel ? eq(messages.channel, q.channel) : undefined,
           q.to ? inArray(messages.to, [q.to, normalizedOr(q.to)]) : undefined,
           q.from ? eq(messages.fromChannelId, q.from) : undefined,
+          q.broadcast_id ? eq(messages.broadcastId, q.broadcast_id) : undefined,
           q.from_date ? gte(messages.createdAt, new Date(q.from_date)) : undefined,
           q.to_date ? lte(messages.createdAt, new Date(q.to_date)) : undefined,
           after ? lt(messages.id, after) : undefined,

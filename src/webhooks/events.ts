@@ -28,8 +28,14 @@ export const EVENT_TYPES = [
   "contact_import.failed",
   "template.approved",
   "template.rejected",
+  "broadcast.started",
   "broadcast.progress",
+  "broadcast.paused",
+  "broadcast.resumed",
   "broadcast.completed",
+  "broadcast.canceled",
+  "broadcast.failed",
+  "link.clicked",
 ] as const;
 
 /** `webhook.test` is sent only by the test route, to the one endpoint it names. */
@@ -168,6 +174,51 @@ export function emitGuardedEvent(db: Db, event: EventInput, now: Date, guard: SQ
     guard === UPDATE_APPLIED ? compiledEventAfterUpdate(db, values) : guardedEventQuery(db, values, guard),
     fanOut(db, values.id, now),
   ];
+}
+
+/** One event of a bulk emit: its id (made by the caller, so the fan-out can name it), subject and data. */
+export interface BulkEvent {
+  id: string;
+  subjectId: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Many events of one type in two statements, whatever their number (a broadcast batch emits hundreds): the
+ * rows travel as one JSON parameter. `guard` is a condition on each row's subject id (an SQL expression)
+ * that must hold for its event to be recorded, e.g. "this message is now sent"; the fan-out then delivers
+ * exactly the events that were recorded.
+ */
+export function emitBulkEvents(
+  db: Db,
+  scope: { tenantId: string; environment: Environment },
+  type: EventType,
+  rows: BulkEvent[],
+  now: Date,
+  guard: (subjectId: SQL) => SQL,
+): BatchItem<"sqlite">[] {
+  const json = JSON.stringify(rows.map((row) => ({ e: row.id, s: row.subjectId, d: row.data })));
+  const subject = sql`json_extract(x.value, '$.s')`;
+  const record = db.insert(events).select(sql`
+    SELECT json_extract(x.value, '$.e'), ${scope.tenantId}, ${scope.environment}, ${type}, ${subject},
+      (SELECT coalesce(max(${events.sequence}), 0) + 1 FROM ${events} WHERE ${events.subjectId} = ${subject}),
+      json_extract(x.value, '$.d'), ${now.getTime()}
+    FROM json_each(${json}) x
+    WHERE ${guard(subject)}`);
+  const idTime = encodeTime(now.getTime(), 10).toLowerCase();
+  const fanOutAll = db
+    .insert(webhookDeliveries)
+    .select(sql`
+      SELECT 'whd_' || ${idTime} || lower(hex(randomblob(8))), e.tenant_id, e.environment, w.id, e.id,
+        e.type, e.subject_id, e.sequence, 1, NULL, 'pending', 0, ${now.getTime()}, NULL, NULL, NULL, NULL, NULL,
+        ${now.getTime()}
+      FROM events e
+      JOIN webhook_endpoints w
+        ON w.tenant_id = e.tenant_id AND w.environment = e.environment AND w.enabled = 1
+      WHERE e.id IN (SELECT json_extract(value, '$.e') FROM json_each(${json}))
+        AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value IN (e.type, '*'))`)
+    .returning(WOKEN);
+  return [record, fanOutAll];
 }
 
 /** The deliveries that fan-out (or release) statements of a batch returned, to wake through the queue. */

@@ -50,8 +50,19 @@ function validBodies(sinkUrl: string): Record<string, () => unknown> {
     "POST /v1/lookups/phone-numbers": () => ({ phone_numbers: ["+5511987654321"] }),
     "POST /v1/contact-imports": () => ({ url: "https://files.example.com/contacts.csv", format: "csv" }),
     "POST /v1/media": () => ({ url: "https://files.example.com/logo.png" }),
+    "POST /v1/balance/top-ups": () => ({ amount: "1.00" }),
+    "POST /v1/broadcasts": () => ({ ...BROADCAST_BODY, dry_run: true }),
+    "POST /v1/broadcasts/preview": () => BROADCAST_BODY,
+    "POST /v1/broadcasts/{id}/test": () => ({ to: ["+5511987654321"] }),
   };
 }
+
+const BROADCAST_BODY = {
+  name: "Scope check",
+  channel: "sms",
+  text: { body: "Hi {{contact.name|there}}" },
+  audience: { contact_ids: ["con_01jd3x6n2m8q4v7w9y0z1a2b3c"] },
+};
 
 /** Valid JSON that no operation's schema accepts (every body schema is strict). */
 const INVALID_BODY = { __not_a_field__: [1] };

@@ -40,6 +40,7 @@ export interface Operation {
 export function isPublicPath(path: string): boolean {
   return (
     path === "/healthz" ||
+    path.startsWith("/l/") ||
     path === "/openapi.json" ||
     path.startsWith("/docs") ||
     path.startsWith("/inbound/") ||

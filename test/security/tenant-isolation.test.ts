@@ -33,6 +33,7 @@ interface Objects {
   suppression: string;
   media: string;
   contactImport: string;
+  broadcast: string;
 }
 
 interface Owner {
@@ -73,6 +74,13 @@ const ID_ROUTES: Record<string, (o: Objects) => Record<string, string>> = {
   "/v1/suppressions/{id}": (o) => ({ id: o.suppression }),
   "/v1/media/{id}": (o) => ({ id: o.media }),
   "/v1/contact-imports/{id}": (o) => ({ id: o.contactImport }),
+  "/v1/broadcasts/{id}": (o) => ({ id: o.broadcast }),
+  "/v1/broadcasts/{id}/start": (o) => ({ id: o.broadcast }),
+  "/v1/broadcasts/{id}/pause": (o) => ({ id: o.broadcast }),
+  "/v1/broadcasts/{id}/resume": (o) => ({ id: o.broadcast }),
+  "/v1/broadcasts/{id}/cancel": (o) => ({ id: o.broadcast }),
+  "/v1/broadcasts/{id}/test": (o) => ({ id: o.broadcast }),
+  "/v1/broadcasts/{id}/events": (o) => ({ id: o.broadcast }),
 };
 
 /** A body each operation accepts (a validation 400 would hide the 404), mutating where it can. */
@@ -90,6 +98,7 @@ const BODIES: Record<string, (o: Objects) => unknown> = {
   "PATCH /v1/lists/{id}": () => ({ name: ATTACKER, description: ATTACKER }),
   "POST /v1/lists/{id}/contacts": (o) => ({ contact_ids: [o.contact] }),
   "PATCH /v1/segments/{id}": () => ({ name: ATTACKER }),
+  "POST /v1/broadcasts/{id}/test": (o) => ({ to: [TO], contact_id: o.contact }),
 };
 
 async function created<T = any>(res: Response, status = 201): Promise<T> {
@@ -188,6 +197,20 @@ async function createObjects(key: SeededKey, marker: string, suppressed: string)
     await call("POST", `/v1/lists/${list.id}/contacts`, { key: secret, body: { contact_ids: [contact.id] } }),
     200,
   );
+  // A draft: the owner's own walk through start, pause, resume, cancel, test and events must succeed.
+  const broadcast = await created(
+    await call("POST", "/v1/broadcasts", {
+      key: secret,
+      headers: { "idempotency-key": `bc-${hex}` },
+      body: {
+        name: marker,
+        channel: "sms",
+        text: { body: `${marker} {{contact.name|there}}` },
+        audience: { list_id: list.id },
+        start: false,
+      },
+    }),
+  );
   return {
     apiKey: { id: apiKey.id, secret: apiKey.secret },
     channel: channel.id,
@@ -204,6 +227,7 @@ async function createObjects(key: SeededKey, marker: string, suppressed: string)
     suppression: suppression.id,
     media: media.id,
     contactImport: contactImport.id,
+    broadcast: broadcast.id,
   };
 }
 
@@ -270,9 +294,12 @@ describe("promise: a foreign id is a 404, never another tenant's or environment'
     );
     // Id routes without a key (provider webhooks) are guarded by signatures: inbound-signatures.test.ts.
     const publicIdRoutes = operations.filter((op) => op.pathParams.length > 0 && op.security.length === 0);
-    // Media links are guarded by their signature: test/security/media.test.ts.
+    // Media links are guarded by their signature (test/security/media.test.ts); tracked links by an
+    // unguessable code that only redirects (test/security/links.test.ts).
     expect(
-      publicIdRoutes.every((op) => op.path.startsWith("/inbound/") || op.path.startsWith("/media/")),
+      publicIdRoutes.every(
+        (op) => op.path.startsWith("/inbound/") || op.path.startsWith("/media/") || op.path.startsWith("/l/"),
+      ),
     ).toBe(true);
   });
 
@@ -450,6 +477,7 @@ async function stateOf(victim: Owner) {
     get(`/v1/suppressions/${o.suppression}`),
     get(`/v1/media/${o.media}`),
   ]);
+  const broadcast = await get(`/v1/broadcasts/${o.broadcast}`);
   return {
     apiKey: [apiKey.status, apiKey.name, apiKey.rotated_at, apiKey.revoked_at],
     // The rotatable secret still opens the door.
@@ -464,6 +492,7 @@ async function stateOf(victim: Owner) {
     segment: [segment.name, segment.updated_at, segment.filter],
     suppression: [suppression.id, suppression.address],
     media: [media.id, media.status, media.sha256],
+    broadcast: [broadcast.id, broadcast.status, broadcast.name],
     testEvents: await count(
       "SELECT count(*) AS n FROM events WHERE tenant_id = ? AND type = 'webhook.test'",
       victim.key.tenantId,

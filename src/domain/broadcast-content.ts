@@ -1,0 +1,28 @@
+import type { MessageContent } from "../providers/types";
+import { type MergeContact, renderContent } from "./merge-fields";
+import { renderTemplate } from "./templates";
+
+/**
+ * A broadcast's content as stored: the message content with merge fields still in it, and (for a template)
+ * the template's text, so each recipient's rendered body is built from that recipient's variables.
+ */
+export interface BroadcastContent {
+  message: MessageContent;
+  /** Header and body of the template (`{{1}}` placeholders), or null for other content. */
+  templateText: string | null;
+}
+
+/** The content one recipient gets: every merge field filled from the contact (or its default). */
+export function renderForRecipient(stored: BroadcastContent, contact: MergeContact): MessageContent {
+  const message = renderContent(stored.message, contact);
+  if (message.kind === "template" && stored.templateText !== null) {
+    return {
+      kind: "template",
+      template: {
+        ...message.template,
+        renderedBody: renderTemplate(stored.templateText, message.template.variables),
+      },
+    };
+  }
+  return message;
+}

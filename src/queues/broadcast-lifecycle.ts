@@ -1,0 +1,535 @@
+import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { createDb, type Db } from "../db/client";
+import { rawStatement } from "../db/raw";
+import {
+  type BroadcastRow,
+  type BroadcastStatus,
+  broadcasts,
+  ledgerEntries,
+  messages,
+  outbox,
+  tenantBroadcastSettings,
+  wallets,
+} from "../db/schema";
+import { DEFAULT_TENANT_BROADCAST_RATE } from "../domain/broadcast-pacing";
+import type { Env, Environment } from "../env";
+import { newId } from "../ids";
+import {
+  type Audience,
+  audienceCondition,
+  snapshotPage,
+  snapshotTotals,
+} from "../services/broadcast-audience";
+import { commit, type EventType, emitBulkEvents, emitGuardedEvent, UPDATE_APPLIED } from "../webhooks/events";
+import { deleteOutboxRow, enqueue, type JobOutcome, newOutboxRow, type SendJob, sendJobs } from "./jobs";
+import type { LifecycleContext } from "./message-lifecycle";
+
+/**
+ * A broadcast's life after it was created: start (snapshot the audience, then hand it to its runner),
+ * pause, resume, cancel and completion. Each status change is one guarded D1 update with its webhook event
+ * (a repeated call changes nothing), followed by a call to the BroadcastRunner that paces it.
+ */
+
+/** Recipients per fan-out job at full speed (a slower broadcast releases one second's worth per job). */
+export const BATCH_SIZE = 500;
+/** A snapshot job hands over to a fresh job after this long, so one queue invocation stays short. */
+const SNAPSHOT_BUDGET_MS = 5_000;
+
+export const runnerOf = (env: Pick<Env, "BROADCAST_RUNNER">, broadcastId: string) =>
+  env.BROADCAST_RUNNER.get(env.BROADCAST_RUNNER.idFromName(broadcastId));
+
+export function batchJob(
+  broadcastId: string,
+  priority: number,
+  batch: number,
+  from: number,
+  to: number,
+): SendJob {
+  // No outbox row: the runner keeps released batches until their job reports back (see broadcast-runner.ts).
+  return {
+    outboxId: "",
+    kind: "broadcast_batch",
+    subjectId: broadcastId,
+    payload: { batch, from, to },
+    priority,
+  };
+}
+
+export async function loadBroadcast(db: Db, id: string): Promise<BroadcastRow | null> {
+  const [row] = await db.select().from(broadcasts).where(eq(broadcasts.id, id)).limit(1);
+  return row ?? null;
+}
+
+export interface BroadcastCounts {
+  total: number;
+  pending: number;
+  queued: number;
+  sent: number;
+  delivered: number;
+  read: number;
+  failed: number;
+  canceled: number;
+  skipped: number;
+}
+
+const sumSkipped = (row: Pick<BroadcastRow, "skipped">) =>
+  Object.values(row.skipped ?? {}).reduce((sum, n) => sum + n, 0);
+
+/** Counts from the broadcast's messages (one GROUP BY over an index), never kept twice. */
+export async function broadcastCounts(
+  db: Db,
+  row: Pick<BroadcastRow, "id" | "total" | "skipped">,
+): Promise<BroadcastCounts> {
+  const rows = await db
+    .select({ status: messages.status, n: sql<number>`count(*)` })
+    .from(messages)
+    .where(and(eq(messages.broadcastId, row.id), eq(messages.test, false)))
+    .groupBy(messages.status);
+  const by: Record<string, number> = {};
+  let made = 0;
+  for (const r of rows) {
+    by[r.status] = Number(r.n);
+    made += Number(r.n);
+  }
+  const n = (...statuses: string[]) => statuses.reduce((sum, s) => sum + (by[s] ?? 0), 0);
+  const total = row.total ?? 0;
+  const skipped = sumSkipped(row);
+  return {
+    total,
+    pending: Math.max(0, total - skipped - made),
+    queued: n("scheduled", "queued", "sending"),
+    sent: n("sent", "delivered", "read"),
+    delivered: n("delivered", "read"),
+    read: n("read"),
+    failed: n("failed", "undelivered"),
+    canceled: n("canceled"),
+    skipped,
+  };
+}
+
+/** What a broadcast webhook event carries. */
+function eventDataOf(row: BroadcastRow, counts: BroadcastCounts, extra: Record<string, unknown> = {}) {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    channel: row.channel,
+    counts,
+    metadata: row.metadata,
+    ...extra,
+  };
+}
+
+const scopeOf = (row: Pick<BroadcastRow, "tenantId" | "environment">) => ({
+  tenantId: row.tenantId,
+  environment: row.environment,
+});
+
+function broadcastEvent(
+  db: Db,
+  row: BroadcastRow,
+  type: EventType,
+  data: Record<string, unknown>,
+  now: Date,
+): BatchItem<"sqlite">[] {
+  return emitGuardedEvent(db, { ...scopeOf(row), type, subjectId: row.id, data }, now, UPDATE_APPLIED);
+}
+
+/** The guarded status change and its event, as one batch; returns the row after it (or null: not applied). */
+async function transition(
+  env: Env,
+  db: Db,
+  row: BroadcastRow,
+  from: BroadcastStatus[],
+  patch: Partial<BroadcastRow> & { status: BroadcastStatus },
+  type: EventType,
+  now: Date,
+  extra: Record<string, unknown> = {},
+  more: BatchItem<"sqlite">[] = [],
+): Promise<BroadcastRow | null> {
+  const next = { ...row, ...patch, updatedAt: now };
+  const counts = await broadcastCounts(db, next);
+  const results = await commit(env, db, [
+    db
+      .update(broadcasts)
+      .set({ ...patch, updatedAt: now })
+      .where(and(eq(broadcasts.id, row.id), inArray(broadcasts.status, from))),
+    ...broadcastEvent(db, next, type, eventDataOf(next, counts, extra), now),
+    ...more,
+  ]);
+  const changed = (results[0] as { meta?: { changes?: number } }).meta?.changes ?? 0;
+  return changed > 0 ? next : null;
+}
+
+/**
+ * draft/scheduled → running: records the start and queues the snapshot job (an outbox row, so a lost queue
+ * message is re-driven by the sweeper). Returns the running row, or null when it was not startable.
+ */
+export async function startBroadcast(env: Env, db: Db, row: BroadcastRow, now: Date) {
+  const job = newOutboxRow("broadcast_start", row.id, {}, now, now, row.priority);
+  const started = await transition(
+    env,
+    db,
+    row,
+    ["draft", "scheduled"],
+    { status: "running", startedAt: now, pauseReason: null },
+    "broadcast.started",
+    now,
+    {},
+    [
+      db.insert(outbox).select(sql`
+      SELECT ${job.id}, ${job.kind}, ${job.subjectId}, '{}', ${job.priority}, ${job.availableAt.getTime()},
+        ${job.leaseUntil?.getTime() ?? null}, 0, ${now.getTime()}
+      WHERE EXISTS (SELECT 1 FROM ${broadcasts} WHERE id = ${row.id} AND status = 'running'
+        AND updated_at = ${now.getTime()})`),
+    ],
+  );
+  if (started) await enqueue(env, [job], now);
+  return started;
+}
+
+/**
+ * The snapshot job: resolves the audience into `broadcast_recipients` page by page (each page continues
+ * after the last contact taken, so a redelivered or resumed job never adds anyone twice), records the totals,
+ * then starts the runner. Long audiences hand over to a fresh job every SNAPSHOT_BUDGET_MS.
+ */
+export async function runSnapshotJob(ctx: LifecycleContext, job: SendJob): Promise<JobOutcome> {
+  const { env, db, now } = ctx;
+  const row = await loadBroadcast(db, job.subjectId);
+  if (!row || !["running", "paused"].includes(row.status)) {
+    if (job.outboxId) await deleteOutboxRow(db, job.outboxId);
+    return { ack: true };
+  }
+  let current = row;
+  if (row.total === null) {
+    const condition = await audienceCondition(db, row, row.audience as Audience);
+    if (!condition) {
+      await transition(
+        env,
+        db,
+        row,
+        ["running", "paused"],
+        {
+          status: "failed",
+          failureReason: "The audience's segment or list was deleted before the broadcast started.",
+          completedAt: now,
+        },
+        "broadcast.failed",
+        now,
+      );
+      if (job.outboxId) await deleteOutboxRow(db, job.outboxId);
+      return { ack: true };
+    }
+    const hopChannels = [row.channel, ...row.fallback.map((hop) => hop.channel)];
+    const began = Date.now();
+    for (;;) {
+      const written = await snapshotPage(db, row.id, condition, row.channel, hopChannels);
+      if (written < 5_000) break;
+      if (Date.now() - began > SNAPSHOT_BUDGET_MS) {
+        // Hand over: the next job continues after the last contact taken.
+        await sendJobs(env, [{ body: job }]);
+        return { ack: true };
+      }
+    }
+    const totals = await snapshotTotals(db, row.id);
+    await db
+      .update(broadcasts)
+      .set({ total: totals.total, skipped: totals.skipped, updatedAt: now })
+      .where(and(eq(broadcasts.id, row.id), sql`${broadcasts.total} IS NULL`));
+    current = (await loadBroadcast(db, row.id)) ?? row;
+  }
+  const end = (await snapshotTotals(db, row.id)).end;
+  await runnerOf(env, row.id).start({
+    broadcastId: row.id,
+    tenantId: row.tenantId,
+    environment: row.environment,
+    priority: row.priority,
+    requestedPerMinute: row.rateLimitPerMinute,
+    end,
+    paused: current.status === "paused",
+  });
+  if (job.outboxId) await deleteOutboxRow(db, job.outboxId);
+  return { ack: true };
+}
+
+/** The snapshot job kept failing (dead-lettered): the broadcast ends `failed` with a reason, nothing sent. */
+export async function failBroadcastStart(ctx: LifecycleContext, broadcastId: string) {
+  const row = await loadBroadcast(ctx.db, broadcastId);
+  if (!row || row.total !== null) return;
+  await transition(
+    ctx.env,
+    ctx.db,
+    row,
+    ["running", "paused"],
+    {
+      status: "failed",
+      failureReason: "Resolving the audience kept failing; nothing was sent. Create the broadcast again.",
+      completedAt: ctx.now,
+    },
+    "broadcast.failed",
+    ctx.now,
+  );
+}
+
+export async function pauseBroadcast(env: Env, db: Db, row: BroadcastRow, reason: string | null, now: Date) {
+  const paused = await transition(
+    env,
+    db,
+    row,
+    ["running"],
+    { status: "paused", pauseReason: reason },
+    "broadcast.paused",
+    now,
+    { pause_reason: reason },
+  );
+  await runnerOf(env, row.id).pause();
+  return paused;
+}
+
+export async function resumeBroadcast(env: Env, db: Db, row: BroadcastRow, now: Date) {
+  const resumed = await transition(
+    env,
+    db,
+    row,
+    ["paused"],
+    { status: "running", pauseReason: null },
+    "broadcast.resumed",
+    now,
+  );
+  if (resumed) await runnerOf(env, row.id).resume();
+  return resumed;
+}
+
+/** Messages canceled per statement batch (each one JSON parameter of ids). */
+const CANCEL_PAGE = 500;
+
+/**
+ * Cancels the broadcast, then every message of it not yet handed to a provider (scheduled or queued), page by
+ * page, refunding exactly what those messages held: the refund is computed in SQL from the rows that batch
+ * moved to `canceled`, so a message claimed for sending in the meantime is neither canceled nor refunded.
+ */
+export async function cancelBroadcast(env: Env, db: Db, row: BroadcastRow, now: Date) {
+  const canceled = await transition(
+    env,
+    db,
+    row,
+    ["draft", "scheduled", "running", "paused"],
+    { status: "canceled", completedAt: now, pauseReason: null },
+    "broadcast.canceled",
+    now,
+  );
+  await runnerOf(env, row.id).cancel();
+  await cancelHeldMessages(env, db, row, now);
+  return canceled;
+}
+
+/** Cancels and refunds the broadcast's messages that have not gone out (idempotent: none left, nothing done). */
+export async function cancelHeldMessages(env: Env, db: Db, row: BroadcastRow, now: Date) {
+  for (let page = 0; page < 1_000; page++) {
+    const ids = await db
+      .select({ id: messages.id })
+      .from(messages)
+      .where(
+        and(
+          eq(messages.broadcastId, row.id),
+          eq(messages.test, false),
+          inArray(messages.status, ["scheduled", "queued"]),
+        ),
+      )
+      .limit(CANCEL_PAGE);
+    if (ids.length === 0) return;
+    const at = now.getTime() + page; // each page's rows are told apart by their updated_at
+    const iso = new Date(at).toISOString();
+    const list = JSON.stringify(ids.map((r) => r.id));
+    const inPage = sql`id IN (SELECT value FROM json_each(${list}))`;
+    const canceledHere = sql`${inPage} AND status = 'canceled' AND updated_at = ${at}`;
+    const amount = sql`(SELECT coalesce(sum(json_extract(hops, '$[' || hop || '].costMicros')), 0)
+      FROM messages WHERE ${canceledHere})`;
+    const ledgerKey = { messageId: row.id, hop: -at };
+    await commit(env, db, [
+      rawStatement(
+        db,
+        sql`UPDATE messages SET status = 'canceled',
+          hops = json_set(hops, '$[' || hop || '].status', 'canceled', '$[' || hop || '].costMicros', 0,
+            '$[' || hop || '].endedAt', ${iso}),
+          timestamps = json_set(timestamps, '$.canceled', ${iso}), updated_at = ${at}
+        WHERE ${inPage} AND broadcast_id = ${row.id} AND status IN ('scheduled', 'queued')`,
+      ),
+      db.insert(ledgerEntries).select(sql`
+        SELECT ${newId("ledgerEntry")}, tenant_id, environment, 'refund', ${amount}, balance_micros + ${amount},
+          ${ledgerKey.messageId}, ${ledgerKey.hop}, 'Broadcast canceled: held cost of unsent messages', ${at}
+        FROM wallets WHERE tenant_id = ${row.tenantId} AND environment = ${row.environment} AND ${amount} > 0`),
+      rawStatement(
+        db,
+        sql`UPDATE wallets SET balance_micros = balance_micros + ${amount}, updated_at = ${at}
+        WHERE tenant_id = ${row.tenantId} AND environment = ${row.environment} AND ${amount} > 0`,
+      ),
+      ...emitBulkEvents(
+        db,
+        scopeOf(row),
+        "message.canceled",
+        ids.map((r) => ({
+          id: newId("event"),
+          subjectId: r.id,
+          data: { id: r.id, status: "canceled", broadcast_id: row.id },
+        })),
+        now,
+        (subject) =>
+          sql`EXISTS (SELECT 1 FROM messages m WHERE m.id = ${subject} AND m.status = 'canceled' AND m.updated_at = ${at})`,
+      ),
+    ]);
+  }
+}
+
+/**
+ * running → completed once every recipient is through: all batches released and done (the runner's side)
+ * and no message of the broadcast still waiting (scheduled by quiet hours, queued or sending).
+ */
+export async function finishIfDone(
+  env: Env,
+  broadcastId: string,
+  now: Date,
+): Promise<"done" | "sending" | "held"> {
+  const db = createDb(env.DB);
+  const row = await loadBroadcast(db, broadcastId);
+  if (!row) return "done";
+  if (row.status !== "running") return row.status === "paused" ? "held" : "done";
+  const counts = await broadcastCounts(db, row);
+  if (row.total === null || counts.pending > 0) return "sending";
+  if (counts.queued > 0) {
+    // Only quiet-hours messages left: they go out through the dispatch path, checked now and then.
+    const [due] = await db.all<{ n: number }>(sql`
+      SELECT count(*) AS n FROM messages WHERE broadcast_id = ${row.id} AND test = 0
+        AND status IN ('queued', 'sending')`);
+    return Number(due?.n ?? 0) > 0 ? "sending" : "held";
+  }
+  const [cost] = await db.all<{ micros: number | null }>(sql`
+    SELECT sum((SELECT sum(json_extract(h.value, '$.costMicros')) FROM json_each(m.hops) h)) AS micros
+    FROM messages m WHERE m.broadcast_id = ${row.id} AND m.test = 0`);
+  const done = await transition(
+    env,
+    db,
+    row,
+    ["running"],
+    { status: "completed", completedAt: now },
+    "broadcast.completed",
+    now,
+    { total_cost: formatMicros(Number(cost?.micros ?? 0)), currency: row.currency },
+  );
+  return done ? "done" : "sending";
+}
+
+const formatMicros = (micros: number) => (micros / 1_000_000).toFixed(6).replace(/0{1,4}$/, "");
+
+/** Emits `broadcast.progress` when the counts changed since `lastKey`; returns the key of the counts now. */
+export async function emitProgressIfChanged(env: Env, broadcastId: string, lastKey: string, now: Date) {
+  const db = createDb(env.DB);
+  const row = await loadBroadcast(db, broadcastId);
+  if (row?.status !== "running") return lastKey;
+  const counts = await broadcastCounts(db, row);
+  const key = JSON.stringify(counts);
+  if (key === lastKey) return key;
+  await commit(env, db, [
+    db
+      .update(broadcasts)
+      .set({ updatedAt: row.updatedAt })
+      .where(and(eq(broadcasts.id, row.id), eq(broadcasts.status, "running"))),
+    ...broadcastEvent(db, row, "broadcast.progress", eventDataOf(row, counts), now),
+  ]);
+  return key;
+}
+
+/** The tenant's broadcast rate and its running broadcasts (what the runner's share is computed from). */
+export async function runningRatesOf(env: Env, scope: { tenantId: string; environment: Environment }) {
+  const db = createDb(env.DB);
+  const [settings, running] = await db.batch([
+    db
+      .select({ rate: tenantBroadcastSettings.ratePerMinute })
+      .from(tenantBroadcastSettings)
+      .where(
+        and(
+          eq(tenantBroadcastSettings.tenantId, scope.tenantId),
+          eq(tenantBroadcastSettings.environment, scope.environment),
+        ),
+      ),
+    db
+      .select({
+        id: broadcasts.id,
+        priority: broadcasts.priority,
+        requestedPerMinute: broadcasts.rateLimitPerMinute,
+      })
+      .from(broadcasts)
+      .where(
+        and(
+          eq(broadcasts.tenantId, scope.tenantId),
+          eq(broadcasts.environment, scope.environment),
+          eq(broadcasts.status, "running"),
+        ),
+      ),
+  ]);
+  return { tenantRate: settings[0]?.rate ?? DEFAULT_TENANT_BROADCAST_RATE, running };
+}
+
+/** Holds a job's cost: one debit per (broadcast, batch), so a redelivered job never holds twice. */
+export function holdStatements(
+  db: Db,
+  row: BroadcastRow,
+  batch: number,
+  amountMicros: number,
+  now: Date,
+  guard: SQL,
+): BatchItem<"sqlite">[] {
+  const at = now.getTime();
+  const notYet = sql`NOT EXISTS (SELECT 1 FROM ${ledgerEntries} WHERE message_id = ${row.id} AND hop = ${batch}
+    AND kind = 'debit')`;
+  return [
+    db.insert(ledgerEntries).select(sql`
+      SELECT ${newId("ledgerEntry")}, tenant_id, environment, 'debit', ${-amountMicros},
+        balance_micros - ${amountMicros}, ${row.id}, ${batch}, ${`Broadcast ${row.id} batch ${batch}`}, ${at}
+      FROM ${wallets} WHERE tenant_id = ${row.tenantId} AND environment = ${row.environment} AND ${notYet}
+        AND ${guard} AND ${amountMicros} > 0`),
+    rawStatement(
+      db,
+      sql`UPDATE ${wallets} SET balance_micros = balance_micros - ${amountMicros}, updated_at = ${at}
+      WHERE tenant_id = ${row.tenantId} AND environment = ${row.environment} AND ${amountMicros} > 0
+        AND ${guard} AND EXISTS (SELECT 1 FROM ${ledgerEntries} WHERE message_id = ${row.id} AND hop = ${batch}
+          AND kind = 'debit' AND created_at = ${at})`,
+    ),
+  ];
+}
+
+/** Scheduled broadcasts started per tick, and running ones checked per tick. */
+const DUE_PER_TICK = 50;
+const RUNNING_PER_TICK = 500;
+
+/**
+ * The minute cron: starts every scheduled broadcast whose time has come, and checks every running or paused
+ * one against its runner (an alarm lost in a crash is set again; a runner left paused by a race with resume is
+ * resumed; one that finished its releases completes the broadcast).
+ */
+export async function sweepBroadcasts(env: Env, now: Date) {
+  const db = createDb(env.DB);
+  const due = await db
+    .select()
+    .from(broadcasts)
+    .where(and(eq(broadcasts.status, "scheduled"), sql`${broadcasts.scheduleAt} <= ${now.getTime()}`))
+    .limit(DUE_PER_TICK);
+  let started = 0;
+  for (const row of due) if (await startBroadcast(env, db, row, now)) started++;
+  const active = await db
+    .select({ id: broadcasts.id, status: broadcasts.status, total: broadcasts.total })
+    .from(broadcasts)
+    .where(inArray(broadcasts.status, ["running", "paused"]))
+    .limit(RUNNING_PER_TICK);
+  let checked = 0;
+  for (const row of active) {
+    if (row.total === null) continue; // the snapshot job is an outbox row: the outbox sweeper re-drives it
+    const runner = runnerOf(env, row.id);
+    const state = await runner.poke();
+    if (row.status === "running" && state === "paused") await runner.resume();
+    if (row.status === "running" && state === "finished") await finishIfDone(env, row.id, now);
+    checked++;
+  }
+  return { broadcastsStarted: started, broadcastsChecked: checked };
+}

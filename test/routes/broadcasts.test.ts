@@ -1,0 +1,140 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, expectError, json, seedTenant } from "../helpers";
+import { broadcast, createContacts, waitForBroadcast } from "./broadcast-support";
+
+describe("broadcasts: create, run to completion, counts", () => {
+  it("sends every eligible contact of a list exactly once, skipping the suppressed, landline and address-less", async () => {
+    const { secret } = await seedTenant();
+    const ids = await createContacts(secret, [
+      { name: "Ana", phone: "+5511987651111" },
+      { name: "Bruno", phone: "+5511987652222" },
+      { name: null, phone: "+5511987653333" },
+      { name: "Landline", phone: "+551133334444" },
+      { name: "Mailonly", email: "mail@example.com" },
+      { name: "Stopped", phone: "+5511987650006" },
+    ]);
+    await call("POST", "/v1/suppressions", {
+      key: secret,
+      body: { channel: "sms", address: "+5511987650006" },
+    });
+    const list = await json(await call("POST", "/v1/lists", { key: secret, body: { name: "All" } }));
+    await call("POST", `/v1/lists/${list.id}/contacts`, { key: secret, body: { contact_ids: ids } });
+
+    const created = await broadcast(secret, {
+      name: "Hello",
+      channel: "sms",
+      text: { body: "Hi {{contact.name|there}}!" },
+      audience: { list_id: list.id },
+      rate_limit_per_minute: 60000,
+    });
+    expect(created.status).toBe(201);
+    const bc = await json(created);
+    expect(bc).toMatchObject({ object: "broadcast", status: "running", channel: "sms" });
+
+    const done = await waitForBroadcast(secret, bc.id, (b) => b.status === "completed");
+    expect(done.counts).toMatchObject({ total: 6, pending: 0, queued: 0, sent: 3, skipped: 3 });
+    expect(done.skipped).toEqual({ suppressed: 1, invalid: 0, not_mobile: 1, no_address: 1 });
+
+    const msgs = await json(
+      await call("GET", `/v1/messages?broadcast_id=${bc.id}&limit=100`, { key: secret }),
+    );
+    expect(msgs.data).toHaveLength(3);
+    const bodies = msgs.data.map((m: any) => m.content.text.body).sort();
+    expect(bodies).toEqual(["Hi Ana!", "Hi Bruno!", "Hi there!"]);
+    for (const m of msgs.data) {
+      expect(m.broadcast_id).toBe(bc.id);
+      expect(ids).toContain(m.contact_id);
+    }
+    const events = await env.DB.prepare(
+      "SELECT type, data FROM events WHERE subject_id = ? ORDER BY sequence",
+    )
+      .bind(bc.id)
+      .all<{ type: string; data: string }>();
+    const types = events.results.map((e) => e.type);
+    expect(types[0]).toBe("broadcast.started");
+    expect(types.at(-1)).toBe("broadcast.completed");
+  });
+
+  it("per-recipient failures fail, retry or fall through as single sends do, and the broadcast still completes", async () => {
+    const { secret } = await seedTenant();
+    // Sandbox numbers: …0001 refused, …0002 undelivered after sending, …0003 flaky (retried, then sent).
+    const ids = await createContacts(secret, [
+      { name: "Refused", phone: "+5511987650001" },
+      { name: "Undelivered", phone: "+5511987650002" },
+      { name: "Flaky", phone: "+5511987650003" },
+    ]);
+    const before = await json(await call("GET", "/v1/balance", { key: secret }));
+    const bc = await json(
+      await broadcast(secret, {
+        name: "Failures",
+        channel: "sms",
+        text: { body: "Hi {{contact.name}}" },
+        audience: { contact_ids: ids },
+      }),
+    );
+    const done = await waitForBroadcast(
+      secret,
+      bc.id,
+      (b) => b.status === "completed" && b.counts.delivered === 1 && b.counts.failed === 2,
+    );
+    expect(done.counts).toMatchObject({ total: 3, sent: 1, delivered: 1, failed: 2, queued: 0, pending: 0 });
+    const msgs = await json(await call("GET", `/v1/messages?broadcast_id=${bc.id}`, { key: secret }));
+    const refused = msgs.data.find((m: any) => m.to === "+5511987650001");
+    expect(refused.status).toBe("failed");
+    expect(refused.cost).toBe("0.0000");
+    const after = await json(await call("GET", "/v1/balance", { key: secret }));
+    // The refused one was refunded; the undelivered and the delivered one were paid (as single sends).
+    const spent = Number(before.balance) - Number(after.balance);
+    const paid = msgs.data.reduce((sum: number, m: any) => sum + Number(m.cost), 0);
+    expect(spent).toBeCloseTo(paid, 4);
+  });
+
+  it("dry run stores nothing and prices the audience", async () => {
+    const { secret } = await seedTenant();
+    const ids = await createContacts(secret, [
+      { name: "Ana", phone: "+5511987650101" },
+      { name: "Ben", phone: "+14155550123" },
+    ]);
+    const res = await broadcast(secret, {
+      name: "Dry",
+      channel: "sms",
+      text: { body: "Hello {{contact.name}}" },
+      audience: { contact_ids: ids },
+      dry_run: true,
+    });
+    expect(res.status).toBe(200);
+    const preview = await json(res);
+    expect(preview).toMatchObject({ object: "broadcast_preview", recipients: 2, eligible: 2 });
+    expect(preview.sample).toHaveLength(2);
+    expect(preview.by_country.map((c: any) => c.country).sort()).toEqual(["BR", "US"]);
+    const list = await json(await call("GET", "/v1/broadcasts", { key: secret }));
+    expect(list.data).toHaveLength(0);
+  });
+
+  it("a foreign segment is a 404 and bad merge fields a 400 naming the path", async () => {
+    const { secret } = await seedTenant();
+    await expectError(
+      await broadcast(secret, {
+        name: "x",
+        channel: "sms",
+        text: { body: "hi" },
+        audience: { segment_id: "seg_nope" },
+      }),
+      404,
+      "resource_not_found",
+    );
+    const ids = await createContacts(secret, [{ name: "Ana", phone: "+5511987650201" }]);
+    const error = await expectError(
+      await broadcast(secret, {
+        name: "x",
+        channel: "sms",
+        text: { body: "hi {{contact.phone}}" },
+        audience: { contact_ids: ids },
+      }),
+      400,
+      "validation_error",
+    );
+    expect(error.details[0].path).toBe("text.body");
+  });
+});
