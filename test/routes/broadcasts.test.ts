@@ -138,3 +138,126 @@ describe("broadcasts: create, run to completion, counts", () => {
     expect(error.details[0].path).toBe("text.body");
   });
 });
+
+describe("broadcasts: merge fields, quiet hours, tracked links", () => {
+  it("renders merge fields per contact, with defaults and missing attributes", async () => {
+    const { secret } = await seedTenant();
+    const ids = await createContacts(secret, [
+      { name: "Ana", phone: "+5511987654101", attributes: { plan: "pro", city: "Recife" } },
+      { name: null, phone: "+5511987654102" },
+    ]);
+    const bc = await json(
+      await broadcast(secret, {
+        name: "Merge",
+        channel: "sms",
+        text: {
+          body: "Hi {{contact.name|friend}}, plan {{contact.attributes.plan|basic}}{{contact.attributes.city}}.",
+        },
+        audience: { contact_ids: ids },
+      }),
+    );
+    await waitForBroadcast(secret, bc.id, (b) => b.status === "completed");
+    const msgs = await json(await call("GET", `/v1/messages?broadcast_id=${bc.id}`, { key: secret }));
+    const byContact = Object.fromEntries(msgs.data.map((m: any) => [m.contact_id, m.content.text.body]));
+    expect(byContact[ids[0] as string]).toBe("Hi Ana, plan proRecife.");
+    expect(byContact[ids[1] as string]).toBe("Hi friend, plan basic.");
+  });
+
+  it("holds a recipient inside its quiet hours until they end, and sends the one outside at once", async () => {
+    const { secret } = await seedTenant();
+    const now = new Date();
+    const hhmm = (d: Date) =>
+      `${String(d.getUTCHours()).padStart(2, "0")}:${String(d.getUTCMinutes()).padStart(2, "0")}`;
+    // The window is now ±1 h on a UTC clock: a UTC contact is inside it, one in Asia/Dhaka (UTC+6) outside.
+    const start = hhmm(new Date(now.getTime() - 3_600_000));
+    const end = hhmm(new Date(now.getTime() + 3_600_000));
+    const ids = await createContacts(secret, [
+      { name: "Inside", phone: "+5511987654201", attributes: { timezone: "UTC" } },
+      { name: "Outside", phone: "+5511987654202", attributes: { timezone: "Asia/Dhaka" } },
+    ]);
+    const bc = await json(
+      await broadcast(secret, {
+        name: "Quiet",
+        channel: "sms",
+        text: { body: "Hi" },
+        audience: { contact_ids: ids },
+        quiet_hours: { start, end },
+      }),
+    );
+    const held = await waitForBroadcast(secret, bc.id, (b) => b.counts.sent === 1 && b.counts.queued === 1);
+    expect(held.status).toBe("running");
+    const msgs = await json(await call("GET", `/v1/messages?broadcast_id=${bc.id}`, { key: secret }));
+    const inside = msgs.data.find((m: any) => m.contact_id === ids[0]);
+    expect(inside.status).toBe("scheduled");
+    const release = new Date(inside.scheduled_at).getTime();
+    const expected = Date.UTC(
+      now.getUTCFullYear(),
+      now.getUTCMonth(),
+      now.getUTCDate(),
+      Number(end.slice(0, 2)),
+      Number(end.slice(3)),
+    );
+    // Today's end, or tomorrow's when the window wrapped past midnight.
+    expect([expected, expected + 86_400_000]).toContain(release);
+    expect(msgs.data.find((m: any) => m.contact_id === ids[1]).status).not.toBe("scheduled");
+  });
+
+  it("rewrites links per recipient; a click redirects, emits link.clicked and counts on the broadcast", async () => {
+    const { secret, tenantId } = await seedTenant();
+    const ids = await createContacts(secret, [
+      { name: "Ana", phone: "+5511987654301" },
+      { name: "Bia", phone: "+5511987654302" },
+    ]);
+    const bc = await json(
+      await broadcast(secret, {
+        name: "Links",
+        channel: "sms",
+        text: { body: "Deals: https://shop.example/bf?src=sms" },
+        audience: { contact_ids: ids },
+        link_tracking: true,
+      }),
+    );
+    await waitForBroadcast(secret, bc.id, (b) => b.status === "completed");
+    const msgs = await json(await call("GET", `/v1/messages?broadcast_id=${bc.id}`, { key: secret }));
+    const codes = msgs.data.map((m: any) => {
+      const match = /\/l\/([A-Za-z0-9]{12})$/.exec(m.content.text.body);
+      expect(match, m.content.text.body).not.toBeNull();
+      return match?.[1] as string;
+    });
+    expect(new Set(codes).size).toBe(2);
+    const first = await call("GET", `/l/${codes[0]}`);
+    expect(first.status).toBe(302);
+    expect(first.headers.get("location")).toBe("https://shop.example/bf?src=sms");
+    await call("GET", `/l/${codes[0]}`);
+    const clicked = await waitForBroadcast(secret, bc.id, (b) => b.clicks === 2);
+    expect(clicked.unique_clicks).toBe(1);
+    const event = await env.DB.prepare(
+      "SELECT data FROM events WHERE tenant_id = ? AND type = 'link.clicked' ORDER BY id LIMIT 1",
+    )
+      .bind(tenantId)
+      .first<{ data: string }>();
+    const data = JSON.parse(event?.data ?? "{}");
+    expect(data).toMatchObject({ broadcast_id: bc.id, url: "https://shop.example/bf?src=sms" });
+    expect(ids).toContain(data.contact_id);
+  });
+
+  it("a single send with link_tracking gets a short link too", async () => {
+    const { secret } = await seedTenant();
+    const res = await call("POST", "/v1/messages", {
+      key: secret,
+      headers: { "idempotency-key": `lt-${Date.now()}` },
+      body: {
+        channel: "sms",
+        to: "+5511987654401",
+        link_tracking: true,
+        text: { body: "Track https://shop.example/o/1." },
+      },
+    });
+    expect(res.status).toBe(202);
+    const message = await json(res);
+    const code = /\/l\/([A-Za-z0-9]{12})\.$/.exec(message.content.text.body)?.[1];
+    expect(code).toBeDefined();
+    const redirect = await call("GET", `/l/${code}`);
+    expect(redirect.headers.get("location")).toBe("https://shop.example/o/1");
+  });
+});
