@@ -30,7 +30,7 @@ import { findChannelRow } from "../services/channels";
 import { unknownContactIds } from "../services/lists";
 import type { CreateBroadcastInput } from "./broadcast-schemas";
 import { CHANNEL_CONTENT, checkFallback, invalid, linkBaseOf, resolveContent } from "./message-accept";
-import type { SendMessageInput } from "./message-schemas";
+import { renderSentContent, type SendMessageInput } from "./message-schemas";
 
 /**
  * What POST /v1/broadcasts (and its dry run) decides before anything is stored: content valid for the
@@ -238,7 +238,7 @@ async function previewOf(
     sample: samples.map((s) => ({
       contact_id: s.contact_id,
       to: s.address,
-      content: renderForRecipient(content, contactOf(s)) as unknown as Record<string, unknown>,
+      content: renderSentContent(renderForRecipient(content, contactOf(s))) as Record<string, unknown>,
     })),
   };
 }
@@ -332,6 +332,3 @@ export async function createBroadcast(
   if (body.start && !plan.scheduleAt) return (await startBroadcast(c.env, db, row, now)) ?? row;
   return row;
 }
-
-/** The tenant's own segments and lists are the only ones an audience may name (used by the start route). */
-export const audienceTables = { segments, lists };
