@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, expectError, json, runCron, seedTenant } from "../helpers";
+import { call, expectError, json, openCustomerWindow, runCron, seedTenant } from "../helpers";
 import { broadcast, createContacts, phones, waitForBroadcast } from "./broadcast-support";
 
 /** Messages of a broadcast per contact, read straight from D1 (test sends excluded). */
@@ -225,5 +225,69 @@ describe("broadcast lifecycle", () => {
       .bind(bc.id)
       .first<{ n: number }>();
     expect(ledgerAfter?.n).toBe(ledgerBefore?.n);
+  });
+});
+
+describe("broadcast pacing and fallback", () => {
+  it("running broadcasts share the tenant's rate: higher priority first, then the rest", async () => {
+    const { secret, tenantId } = await seedTenant();
+    await env.DB.prepare(
+      "INSERT INTO tenant_broadcast_settings (tenant_id, environment, rate_per_minute, updated_at) VALUES (?, 'test', 120, ?)",
+    )
+      .bind(tenantId, Date.now())
+      .run();
+    const ids = await createContacts(secret, phones(30, 800));
+    const make = (name: string, priority: string) =>
+      broadcast(secret, {
+        name,
+        channel: "sms",
+        text: { body: "Hi" },
+        audience: { contact_ids: ids },
+        rate_limit_per_minute: 100,
+        priority,
+      }).then(json);
+    const high = await make("High", "high");
+    const low = await make("Low", "default");
+    await waitForBroadcast(secret, low.id, (b) => b.counts.total === 30);
+    const allocation = async (id: string) =>
+      (await env.BROADCAST_RUNNER.get(env.BROADCAST_RUNNER.idFromName(id)).snapshot())?.allocation.perMinute;
+    // Allocations are recomputed every 5 s: wait for both runners to have seen both broadcasts running.
+    const deadline = Date.now() + 15_000;
+    let shares: (number | undefined)[] = [];
+    while (Date.now() < deadline) {
+      shares = [await allocation(high.id), await allocation(low.id)];
+      if (shares[0] === 100 && shares[1] === 20) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(shares).toEqual([100, 20]);
+    await call("POST", `/v1/broadcasts/${high.id}/cancel`, { key: secret });
+    await call("POST", `/v1/broadcasts/${low.id}/cancel`, { key: secret });
+  });
+
+  it("a recipient whose WhatsApp message is undelivered falls back to SMS, as a single send would", async () => {
+    const { secret, tenantId } = await seedTenant();
+    // …0002: the sandbox reports WhatsApp `failed` (undeliverable) after sending.
+    const ids = await createContacts(secret, [{ name: "Fallback", phone: "+5511987650002" }]);
+    await openCustomerWindow(tenantId, "+5511987650002");
+    const bc = await json(
+      await broadcast(secret, {
+        name: "Fallback",
+        channel: "whatsapp",
+        text: { body: "Hi {{contact.name}}" },
+        audience: { contact_ids: ids },
+        fallback: [{ channel: "sms", after_seconds: 60 }],
+      }),
+    );
+    const deadline = Date.now() + 20_000;
+    let message: any;
+    while (Date.now() < deadline) {
+      const page = await json(await call("GET", `/v1/messages?broadcast_id=${bc.id}`, { key: secret }));
+      message = page.data[0];
+      if (message?.hops?.length === 2 && message.hops[1].status !== "queued") break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(message.hops.map((h: any) => h.channel)).toEqual(["whatsapp", "sms"]);
+    expect(message.channel).toBe("sms");
+    expect(message.content.text.body).toBe("Hi Fallback");
   });
 });
