@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { createDb } from "../db/client";
 import { allocateRates, type PacingState, refill, releasable, take } from "../domain/broadcast-pacing";
 import type { Env, Environment } from "../env";
 import { describeError } from "../errors";
@@ -7,6 +8,8 @@ import {
   batchJob,
   emitProgressIfChanged,
   finishIfDone,
+  loadBroadcast,
+  recordPause,
   runningRatesOf,
 } from "../queues/broadcast-lifecycle";
 import { sendJobs } from "../queues/jobs";
@@ -34,6 +37,8 @@ interface Batch {
   from: number;
   to: number;
   releasedAt: number;
+  /** Times it went out again because its job never reported back. */
+  retries?: number;
 }
 
 interface RunnerState extends RunnerConfig {
@@ -49,6 +54,9 @@ interface RunnerState extends RunnerConfig {
 
 /** A released batch whose job has not reported back in this long is released again (lost queue message). */
 export const INFLIGHT_LEASE_MS = 60_000;
+/** A batch released this many times without its job finishing is stuck (a job that keeps failing): the
+ * broadcast pauses with `pause_reason: "batch_failing"` for a person to look at, resume or cancel. */
+export const MAX_BATCH_RETRIES = 5;
 /** The tenant-wide allocation is read again this often (D1: the tenant's running broadcasts). */
 const ALLOCATION_TTL_MS = 5_000;
 /** With everything released, the runner looks at leases and completion this often. */
@@ -177,6 +185,16 @@ export class BroadcastRunner extends DurableObject<Env> {
     }
   }
 
+  /** Pauses the broadcast itself (D1 and its own state): a batch keeps failing. Resume starts its count anew. */
+  private async stallPause(state: RunnerState, now: number) {
+    const db = createDb(this.env.DB);
+    const row = await loadBroadcast(db, state.broadcastId);
+    if (row) await recordPause(this.env, db, row, "batch_failing", new Date(now));
+    for (const batch of Object.values(state.inflight)) batch.retries = 0;
+    state.status = "paused";
+    await this.save(state);
+  }
+
   private async tick(state: RunnerState, now: number) {
     if (now - state.allocation.at >= ALLOCATION_TTL_MS) {
       const { tenantRate, running } = await runningRatesOf(this.env, state);
@@ -187,10 +205,14 @@ export class BroadcastRunner extends DurableObject<Env> {
     state.bucket = refill(state.bucket, perMinute, now, capacityOf(perMinute));
     const released: { batch: number; range: Batch }[] = [];
     for (const [key, batch] of Object.entries(state.inflight)) {
-      if (now - batch.releasedAt >= INFLIGHT_LEASE_MS) {
-        batch.releasedAt = now;
-        released.push({ batch: Number(key), range: batch });
+      if (now - batch.releasedAt < INFLIGHT_LEASE_MS) continue;
+      if ((batch.retries ?? 0) >= MAX_BATCH_RETRIES) {
+        await this.stallPause(state, now);
+        return;
       }
+      batch.retries = (batch.retries ?? 0) + 1;
+      batch.releasedAt = now;
+      released.push({ batch: Number(key), range: batch });
     }
     const jobSize = jobSizeOf(perMinute);
     while (state.nextSeq < state.end) {

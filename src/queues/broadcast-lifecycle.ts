@@ -273,7 +273,14 @@ export async function failBroadcastStart(ctx: LifecycleContext, broadcastId: str
 }
 
 export async function pauseBroadcast(env: Env, db: Db, row: BroadcastRow, reason: string | null, now: Date) {
-  const paused = await transition(
+  const paused = await recordPause(env, db, row, reason, now);
+  await runnerOf(env, row.id).pause();
+  return paused;
+}
+
+/** running → paused in D1 with its event, without telling the runner (the runner itself calls this). */
+export function recordPause(env: Env, db: Db, row: BroadcastRow, reason: string | null, now: Date) {
+  return transition(
     env,
     db,
     row,
@@ -283,8 +290,6 @@ export async function pauseBroadcast(env: Env, db: Db, row: BroadcastRow, reason
     now,
     { pause_reason: reason },
   );
-  await runnerOf(env, row.id).pause();
-  return paused;
 }
 
 export async function resumeBroadcast(env: Env, db: Db, row: BroadcastRow, now: Date) {

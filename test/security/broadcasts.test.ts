@@ -4,6 +4,7 @@
  * left empty; idempotency abuse; the SSE stream's Last-Event-ID; state changes out of order; test sends;
  * weaker keys; suppressed recipients named directly. Each defence is checked by what is (not) stored or sent.
  */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { approvedTemplate, call, expectError, json, type SeededKey, seedKey, seedTenant } from "../helpers";
@@ -652,5 +653,60 @@ describe("broadcasts: suppression at snapshot", () => {
         people[1]?.phone,
       ),
     ).toBe(0);
+  });
+});
+
+describe("promise: storage failing half-way leaves nothing half-done, and a job that keeps failing stops the broadcast", () => {
+  it("a fan-out batch refused by D1 holds no money and stores no message; the broadcast pauses after its retries", async () => {
+    const { secret, tenantId } = await seedTenant();
+    const ids = await createContacts(secret, phones(3, 196));
+    const draft = await json(
+      await broadcast(secret, {
+        name: "Doomed",
+        channel: "sms",
+        text: { body: "Hi" },
+        audience: { contact_ids: ids },
+        start: false,
+      }),
+    );
+    // Storage refuses this broadcast's messages: every fan-out batch aborts at its message insert.
+    const trigger = `doomed_${draft.id}`;
+    await env.DB.prepare(
+      `CREATE TRIGGER ${trigger} BEFORE INSERT ON messages WHEN NEW.broadcast_id = '${draft.id}'
+       BEGIN SELECT RAISE(ABORT, 'storage refused'); END`,
+    ).run();
+    try {
+      const before = await json(await call("GET", "/v1/balance", { key: secret }));
+      await call("POST", `/v1/broadcasts/${draft.id}/start`, { key: secret });
+      const stub = env.BROADCAST_RUNNER.get(env.BROADCAST_RUNNER.idFromName(draft.id));
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline && Object.keys((await stub.snapshot())?.inflight ?? {}).length === 0) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 1500)); // the job ran (and failed) at least once
+      const after = await json(await call("GET", "/v1/balance", { key: secret }));
+      expect(after.balance).toBe(before.balance);
+      const held = await env.DB.prepare(
+        "SELECT count(*) AS n FROM ledger_entries WHERE message_id = ? AND tenant_id = ?",
+      )
+        .bind(draft.id, tenantId)
+        .first<{ n: number }>();
+      expect(held?.n).toBe(0);
+      expect(await count("SELECT count(*) AS n FROM messages WHERE broadcast_id = ?", draft.id)).toBe(0);
+      // Its retries used up (as after MAX_BATCH_RETRIES leases), the runner's next alarm pauses the broadcast.
+      await runInDurableObject(stub, async (_instance, state) => {
+        const saved = (await state.storage.get<any>("state")) ?? {};
+        for (const batch of Object.values<any>(saved.inflight)) {
+          batch.retries = 5;
+          batch.releasedAt = 0;
+        }
+        await state.storage.put("state", saved);
+      });
+      await runDurableObjectAlarm(stub);
+      const paused = await json(await call("GET", `/v1/broadcasts/${draft.id}`, { key: secret }));
+      expect(paused).toMatchObject({ status: "paused", pause_reason: "batch_failing" });
+    } finally {
+      await env.DB.prepare(`DROP TRIGGER IF EXISTS ${trigger}`).run();
+    }
   });
 });
