@@ -61,6 +61,7 @@ describe("broadcast lifecycle", () => {
     expect(await eventTypes(bc.id)).toEqual(
       expect.arrayContaining([
         "broadcast.started",
+        "broadcast.progress",
         "broadcast.paused",
         "broadcast.resumed",
         "broadcast.completed",
