@@ -59,7 +59,8 @@ export const contactAddresses = sqliteTable(
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.environment, t.channel, t.address] }),
-    index("contact_addresses_contact").on(t.contactId),
+    // A contact's addresses on a channel, oldest first: a broadcast snapshot picks one per contact with it.
+    index("contact_addresses_contact_channel").on(t.contactId, t.channel, t.createdAt, t.address),
   ],
 );
 

@@ -66,8 +66,13 @@ const HELD_TICK_MS = 30_000;
 /** Progress webhook events at most this often. */
 const PROGRESS_EVERY_MS = 10_000;
 
-/** Up to two jobs' worth: an alarm that fires late releases what accrued instead of losing it. */
-const capacityOf = (perMinute: number) => Math.min(2 * BATCH_SIZE, Math.max(2, Math.ceil(perMinute / 30)));
+const CATCH_UP_MS = 5_000;
+/**
+ * Five seconds' worth (at least two jobs): an alarm that fires late releases what accrued instead of losing
+ * it, so the rate holds over any minute; only a stall longer than that is not made up in a burst.
+ */
+const capacityOf = (perMinute: number) =>
+  Math.max(2 * jobSizeOf(perMinute), Math.ceil((perMinute * CATCH_UP_MS) / 60_000));
 /** Recipients per job: one second's worth, at most BATCH_SIZE, so a slow rate is not sent in bursts. */
 const jobSizeOf = (perMinute: number) => Math.min(BATCH_SIZE, Math.max(1, Math.floor(perMinute / 60)));
 

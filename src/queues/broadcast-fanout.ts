@@ -46,6 +46,7 @@ interface Recipient {
   attributes: string | null;
 }
 
+/** A broadcast message's idempotency key; the fan-out query spells the same key in SQL. */
 export const broadcastIdempotencyKey = (broadcastId: string, contactId: string) =>
   `broadcast:${broadcastId}:${contactId}`;
 
@@ -192,8 +193,11 @@ function insertMessages(db: Db, rows: MessageRow[], guard: ReturnType<typeof sql
   );
 }
 
-/** Outbox rows of many kinds in one statement (dispatches, receipts, fallback deadlines). */
-function insertOutboxRows(db: Db, rows: OutboxRow[]): BatchItem<"sqlite"> {
+/**
+ * Outbox rows of many kinds in one statement (dispatches, receipts, fallback deadlines). With `madeAt`, a
+ * row goes in only if its message was created in this batch (concurrent runs of a job leave no orphan job).
+ */
+function insertOutboxRows(db: Db, rows: OutboxRow[], madeAt?: number): BatchItem<"sqlite"> {
   const json = JSON.stringify(
     rows.map((r) => [
       r.id,
@@ -211,7 +215,8 @@ function insertOutboxRows(db: Db, rows: OutboxRow[]): BatchItem<"sqlite"> {
     db,
     sql`
     INSERT INTO outbox (id, kind, subject_id, payload, priority, available_at, lease_until, attempts, created_at)
-    SELECT ${v(0)}, ${v(1)}, ${v(2)}, ${v(3)}, ${v(4)}, ${v(5)}, ${v(6)}, 0, ${v(7)} FROM json_each(${json}) x`,
+    SELECT ${v(0)}, ${v(1)}, ${v(2)}, ${v(3)}, ${v(4)}, ${v(5)}, ${v(6)}, 0, ${v(7)} FROM json_each(${json}) x
+    WHERE ${madeAt === undefined ? sql`1` : sql`EXISTS (SELECT 1 FROM messages m WHERE m.id = ${v(2)} AND m.created_at = ${madeAt})`}`,
   );
 }
 
@@ -245,13 +250,17 @@ export async function runBroadcastBatch(ctx: LifecycleContext, job: SendJob): Pr
   // Paused (or not yet running): the runner keeps the batch in flight and releases it again on resume.
   if (row.status !== "running") return { ack: true };
 
-  const recipients = await db.all<Recipient>(sql`
-    SELECT r.seq, r.contact_id, r.address, r.country, c.name, c.external_id, c.attributes
+  // With each recipient: whether a run of this job already made its message (a redelivery makes none again).
+  const recipients = await db.all<Recipient & { made: number }>(sql`
+    SELECT r.seq, r.contact_id, r.address, r.country, c.name, c.external_id, c.attributes,
+      EXISTS (SELECT 1 FROM messages m WHERE m.api_key_id = ${row.apiKeyId}
+        AND m.idempotency_key = ${`broadcast:${row.id}:`} || r.contact_id) AS made
     FROM broadcast_recipients r LEFT JOIN contacts c ON c.id = r.contact_id
     WHERE r.broadcast_id = ${row.id} AND r.seq >= ${from} AND r.seq < ${to} AND r.skip_reason IS NULL
     ORDER BY r.seq`);
   const linkBase = (row.content as { linkBase?: string }).linkBase ?? env.PUBLIC_BASE_URL ?? null;
-  const { rows, links } = buildMessages(row, recipients, now, linkBase);
+  const fresh = recipients.filter((r) => !r.made);
+  const { rows, links } = buildMessages(row, fresh, now, linkBase);
   if (rows.length > 0) {
     const materialised = await materialise(ctx, row, batch, rows, links);
     if (materialised === "insufficient_balance") {
@@ -301,7 +310,7 @@ async function materialise(
             (subject) => inserted(subject, "queued"),
           )
         : []),
-      ...(dispatches.length > 0 ? [insertOutboxRows(db, dispatches)] : []),
+      ...(dispatches.length > 0 ? [insertOutboxRows(db, dispatches, at)] : []),
       ...(linkInsert ? [linkInsert] : []),
     ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   } catch (error) {
