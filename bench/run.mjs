@@ -80,6 +80,12 @@ if (/(^| )--only(=| )import( |$)/.test(process.argv.slice(2).join(" "))) {
   process.exit(0);
 }
 
+// `--only broadcast`: the broadcast benchmark, a run of its own (bench/broadcast.mjs, see README.md).
+if (/(^| )--only(=| )broadcast( |$)/.test(process.argv.slice(2).join(" "))) {
+  await import("./broadcast.mjs");
+  process.exit(0);
+}
+
 const { values: args } = parseArgs({
   options: {
     duration: { type: "string", default: "5" },

@@ -73,8 +73,8 @@ const CATCH_UP_MS = 5_000;
  */
 const capacityOf = (perMinute: number) =>
   Math.max(2 * jobSizeOf(perMinute), Math.ceil((perMinute * CATCH_UP_MS) / 60_000));
-/** Recipients per job: one second's worth, at most BATCH_SIZE, so a slow rate is not sent in bursts. */
-const jobSizeOf = (perMinute: number) => Math.min(BATCH_SIZE, Math.max(1, Math.floor(perMinute / 60)));
+/** Recipients per job: a quarter second's worth, at most BATCH_SIZE: small steps keep every minute on rate. */
+const jobSizeOf = (perMinute: number) => Math.min(BATCH_SIZE, Math.max(1, Math.floor(perMinute / 240)));
 
 export class BroadcastRunner extends DurableObject<Env> {
   private async load(): Promise<RunnerState | undefined> {

@@ -14,16 +14,8 @@ import { insertTrackedLinks, trackContentLinks } from "../services/links";
 import { resolveMediaContent } from "../services/media";
 import { commit, emitBulkEvents } from "../webhooks/events";
 import { adapterFor } from "./adapters";
-import { holdStatements, loadBroadcast, pauseBroadcast, runnerOf } from "./broadcast-lifecycle";
-import {
-  deleteOutboxRow,
-  enqueue,
-  JOB_IDS_LIMIT,
-  JOB_LEASE_MS,
-  type JobOutcome,
-  newOutboxRow,
-  type SendJob,
-} from "./jobs";
+import { BATCH_SIZE, holdStatements, loadBroadcast, pauseBroadcast, runnerOf } from "./broadcast-lifecycle";
+import { deleteOutboxRow, enqueue, JOB_LEASE_MS, type JobOutcome, newOutboxRow, type SendJob } from "./jobs";
 import { costOfHop, endHop, type LifecycleContext } from "./message-lifecycle";
 
 /**
@@ -452,18 +444,18 @@ async function recordOutcomes(
         );
       }
     }
+    // One receipts job per status and job (≤ BATCH_SIZE ids, ~15 KB): not `ids`, which the sweeper would
+    // slice into JOB_IDS_LIMIT pieces meant for jobs that do per-id work.
     for (const group of bulkReceipts.values()) {
-      for (let i = 0; i < group.ids.length; i += JOB_IDS_LIMIT) {
-        follow.push(
-          newOutboxRow(
-            "broadcast_receipts",
-            row.id,
-            { status: group.status, ids: group.ids.slice(i, i + JOB_IDS_LIMIT) },
-            new Date(at + group.at * 1000),
-            now,
-          ),
-        );
-      }
+      follow.push(
+        newOutboxRow(
+          "broadcast_receipts",
+          row.id,
+          { status: group.status, messageIds: group.ids },
+          new Date(at + group.at * 1000),
+          now,
+        ),
+      );
     }
     const sentJson = JSON.stringify(
       accepted.map(({ message, result }) => [message.id, result.ok ? result.providerMessageId : null]),
@@ -532,8 +524,9 @@ async function recordOutcomes(
 export async function runBroadcastReceipts(ctx: LifecycleContext, job: SendJob): Promise<JobOutcome> {
   const { env, db, now } = ctx;
   const status = job.payload.status === "read" ? "read" : "delivered";
-  const ids = Array.isArray(job.payload.ids)
-    ? (job.payload.ids as unknown[]).filter((id) => typeof id === "string")
+  const listed = job.payload.messageIds;
+  const ids = Array.isArray(listed)
+    ? (listed as unknown[]).filter((id) => typeof id === "string").slice(0, BATCH_SIZE)
     : [];
   const row = await loadBroadcast(db, job.subjectId);
   if (row && ids.length > 0) {

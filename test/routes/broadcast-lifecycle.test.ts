@@ -112,7 +112,7 @@ describe("broadcast lifecycle", () => {
     const { secret, tenantId } = await seedTenant();
     const ids = await createContacts(secret, phones(5, 740));
     await call("GET", "/v1/balance", { key: secret }); // creates the sandbox wallet
-    // Enough for exactly three BR SMS: the second job of two cannot be held.
+    // Enough for exactly three BR SMS: the fourth job (one recipient each at 120/min) cannot be held.
     const preview = await json(
       await call("POST", "/v1/broadcasts/preview", {
         key: secret,
@@ -134,7 +134,7 @@ describe("broadcast lifecycle", () => {
     );
     const paused = await waitForBroadcast(secret, bc.id, (b) => b.status === "paused");
     expect(paused.pause_reason).toBe("insufficient_balance");
-    expect(paused.counts.sent).toBe(2);
+    expect(paused.counts.sent).toBe(3); // jobs of one recipient at 120/min: three held, the fourth could not be
     expect(await eventTypes(bc.id)).toContain("broadcast.paused");
     const topUp = await call("POST", "/v1/balance/top-ups", {
       key: secret,

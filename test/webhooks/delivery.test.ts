@@ -231,6 +231,9 @@ describe("webhook delivery", () => {
     await receiver.script(sink.id, [], { status: 500 });
     await send(tenant.secret, { channel: "sms", to: TO, text: { body: "hi" } });
     await receiver.waitForRequests(sink.id, 1);
+    // The attempt is recorded after the receiver answered: wait for it, or the update below finds no
+    // first_attempt_at to move back (seen under load).
+    await waitForDeliveries(tenant.secret, endpoint.id, (all) => all[0]?.first_attempt_at != null);
     // Pretend the first attempt was a (scaled) day ago: the next failure ends the delivery.
     await env.DB.prepare(
       "UPDATE webhook_deliveries SET first_attempt_at = first_attempt_at - 900000 WHERE endpoint_id = ?",
