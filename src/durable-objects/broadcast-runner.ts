@@ -3,15 +3,8 @@ import { createDb } from "../db/client";
 import { allocateRates, type PacingState, refill, releasable, take } from "../domain/broadcast-pacing";
 import type { Env, Environment } from "../env";
 import { describeError } from "../errors";
-import {
-  BATCH_SIZE,
-  batchJob,
-  emitProgressIfChanged,
-  finishIfDone,
-  loadBroadcast,
-  recordPause,
-  runningRatesOf,
-} from "../queues/broadcast-lifecycle";
+import { emitProgressIfChanged, finishIfDone, recordPause } from "../queues/broadcast-lifecycle";
+import { BATCH_SIZE, batchJob, loadBroadcast, runningRatesOf } from "../queues/broadcast-state";
 import { sendJobs } from "../queues/jobs";
 
 /**

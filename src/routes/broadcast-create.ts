@@ -1,7 +1,7 @@
 import { and, eq, type SQL, sql } from "drizzle-orm";
 import type { Context } from "hono";
 import { createDb, type Db } from "../db/client";
-import { type BroadcastRow, broadcasts, contacts, lists, segments, wallets } from "../db/schema";
+import { type BroadcastRow, broadcasts, contacts, wallets } from "../db/schema";
 import { ensureWallet, walletOf } from "../db/wallet";
 import { type BroadcastContent, renderForRecipient } from "../domain/broadcast-content";
 import {

@@ -3,7 +3,7 @@ import { BROADCAST_STATUSES, type BroadcastRow } from "../db/schema";
 import type { BroadcastContent } from "../domain/broadcast-content";
 import { formatAmount } from "../domain/money";
 import { PRIORITIES, priorityRank } from "../domain/schedule";
-import type { BroadcastCounts } from "../queues/broadcast-lifecycle";
+import type { BroadcastCounts } from "../queues/broadcast-state";
 import { renderSentContent, requireOneContentField, SendMessageFields } from "./message-schemas";
 import { Timestamp, toTimestamp } from "./shared";
 

@@ -3,7 +3,7 @@ import { createDb } from "../db/client";
 import { type BroadcastRow, events } from "../db/schema";
 import type { Env } from "../env";
 import { describeError } from "../errors";
-import { broadcastCounts, loadBroadcast } from "../queues/broadcast-lifecycle";
+import { broadcastCounts, loadBroadcast } from "../queues/broadcast-state";
 
 /**
  * GET /v1/broadcasts/{id}/events as Server-Sent Events. Status changes come from the broadcast's own webhook

@@ -9,12 +9,12 @@ import { ApiError } from "../errors";
 import { newId } from "../ids";
 import { principalOf } from "../middleware/auth";
 import {
-  broadcastCounts,
   cancelBroadcast,
   pauseBroadcast,
   resumeBroadcast,
   startBroadcast,
 } from "../queues/broadcast-lifecycle";
+import { broadcastCounts } from "../queues/broadcast-state";
 import { linkClickCounts } from "../services/links";
 import { createBroadcast, planBroadcast, publicPreview } from "./broadcast-create";
 import {
