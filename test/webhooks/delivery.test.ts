@@ -234,17 +234,22 @@ describe("webhook delivery", () => {
     // The attempt is recorded after the receiver answered: wait for it, or the update below finds no
     // first_attempt_at to move back (seen under load).
     await waitForDeliveries(tenant.secret, endpoint.id, (all) => all[0]?.first_attempt_at != null);
-    // Pretend the first attempt was a (scaled) day ago: the next failure ends the delivery.
-    await env.DB.prepare(
-      "UPDATE webhook_deliveries SET first_attempt_at = first_attempt_at - 900000 WHERE endpoint_id = ?",
-    )
-      .bind(endpoint.id)
-      .run();
-    const [failed] = await waitForDeliveries(
-      tenant.secret,
-      endpoint.id,
-      (all) => all[0]?.status === "failed",
-    );
+    // Pretend the first attempt was a (scaled) day ago: the next failure ends the delivery. An attempt in
+    // flight writes back the first_attempt_at it read, so the move is repeated until it sticks (only rows not
+    // yet moved back are touched).
+    const moveBack = () =>
+      env.DB.prepare(
+        `UPDATE webhook_deliveries SET first_attempt_at = first_attempt_at - 900000
+         WHERE endpoint_id = ? AND first_attempt_at > ?`,
+      )
+        .bind(endpoint.id, Date.now() - 600_000)
+        .run();
+    await moveBack();
+    const [failed] = await waitForDeliveries(tenant.secret, endpoint.id, (all) => {
+      if (all[0]?.status === "failed") return true;
+      void moveBack();
+      return false;
+    });
     expect(failed.next_attempt_at).toBeNull();
     const eventId = failed.event_id;
     const failedAttempts = (await receiver.requests(sink.id)).length;
