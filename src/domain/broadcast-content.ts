@@ -26,3 +26,20 @@ export function renderForRecipient(stored: BroadcastContent, contact: MergeConta
   }
   return message;
 }
+
+/** A contact as a recipient row carries it (attributes as stored JSON text) in the shape merge fields read. */
+export function mergeContactOf(row: {
+  name: string | null;
+  external_id: string | null;
+  attributes: string | null;
+}): MergeContact {
+  let attributes: MergeContact["attributes"] = {};
+  try {
+    const parsed: unknown = row.attributes ? JSON.parse(row.attributes) : {};
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed))
+      attributes = parsed as MergeContact["attributes"];
+  } catch {
+    attributes = {};
+  }
+  return { name: row.name, externalId: row.external_id, attributes };
+}

@@ -1,5 +1,5 @@
 import { getCountry, getTimezone } from "countries-and-timezones";
-import { isValidTimeZone, zonedWallTimeToInstant } from "./schedule";
+import { instantToWallTime, isValidTimeZone, zonedWallTimeToInstant } from "./schedule";
 
 /**
  * Quiet hours `{start: "21:00", end: "08:00"}` hold a broadcast's recipient while it is night where they
@@ -53,44 +53,9 @@ export function validateQuietHours(q: QuietHoursWindow): QuietHoursCheck {
   return { ok: true };
 }
 
-// ---- Local wall time -----------------------------------------------------------------------------------
-// schedule.ts turns wall time into an instant; the reverse (instant → wall time) is only needed here.
-
-const wallFormatters = new Map<string, Intl.DateTimeFormat>();
-
-function wallFormatter(timeZone: string): Intl.DateTimeFormat {
-  let formatter = wallFormatters.get(timeZone);
-  if (!formatter) {
-    formatter = new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric",
-      second: "numeric",
-    });
-    wallFormatters.set(timeZone, formatter);
-  }
-  return formatter;
-}
-
-/** The wall-clock time `instantMs` shows in `timeZone`, as UTC-ms of its fields (seconds precision). */
-function wallTimeMs(instantMs: number, timeZone: string): number {
-  const fields: Record<string, number> = {};
-  for (const part of wallFormatter(timeZone).formatToParts(new Date(instantMs))) {
-    if (part.type !== "literal") fields[part.type] = Number(part.value);
-  }
-  return Date.UTC(
-    fields.year ?? 1970,
-    (fields.month ?? 1) - 1,
-    fields.day ?? 1,
-    (fields.hour ?? 0) % 24,
-    fields.minute ?? 0,
-    fields.second ?? 0,
-  );
-}
+/** The wall-clock time `instantMs` shows in `timeZone` (seconds precision); zones are checked before use. */
+const wallTimeMs = (instantMs: number, timeZone: string): number =>
+  instantToWallTime(instantMs, timeZone) ?? instantMs;
 
 /**
  * The first instant after `afterMs` whose local wall time is `targetWallMs`, or — when that wall time is

@@ -94,13 +94,13 @@ export function isValidTimeZone(timeZone: string): boolean {
   return timeZone.trim() !== "" && formatterFor(timeZone) !== null;
 }
 
-/** The zone's UTC offset at `instantMs`, in ms (e.g. -3 h for São Paulo). */
-function offsetAt(formatter: Intl.DateTimeFormat, instantMs: number): number {
+/** The wall-clock time `instantMs` shows on the formatter's zone, as UTC-ms of its fields (seconds precision). */
+function wallOf(formatter: Intl.DateTimeFormat, instantMs: number): number {
   const parts: Record<string, number> = {};
   for (const part of formatter.formatToParts(new Date(instantMs))) {
     if (part.type !== "literal") parts[part.type] = Number(part.value);
   }
-  const wall = Date.UTC(
+  return Date.UTC(
     parts.year ?? 0,
     (parts.month ?? 1) - 1,
     parts.day ?? 1,
@@ -108,7 +108,17 @@ function offsetAt(formatter: Intl.DateTimeFormat, instantMs: number): number {
     parts.minute ?? 0,
     parts.second ?? 0,
   );
-  return wall - (instantMs - (((instantMs % 1000) + 1000) % 1000));
+}
+
+/** The wall-clock time `instantMs` shows in `timeZone` (UTC-ms of its fields), or null for an unknown zone. */
+export function instantToWallTime(instantMs: number, timeZone: string): number | null {
+  const formatter = formatterFor(timeZone);
+  return formatter ? wallOf(formatter, instantMs) : null;
+}
+
+/** The zone's UTC offset at `instantMs`, in ms (e.g. -3 h for São Paulo). */
+function offsetAt(formatter: Intl.DateTimeFormat, instantMs: number): number {
+  return wallOf(formatter, instantMs) - (instantMs - (((instantMs % 1000) + 1000) % 1000));
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -4,8 +4,7 @@ import type { Db } from "../db/client";
 import { rawStatement } from "../db/raw";
 import { type BroadcastRow, type HopRecord, type MessageRow, messages } from "../db/schema";
 import { isOverdraft, walletBootstrap } from "../db/wallet";
-import { type BroadcastContent, renderForRecipient } from "../domain/broadcast-content";
-import type { MergeContact } from "../domain/merge-fields";
+import { type BroadcastContent, mergeContactOf, renderForRecipient } from "../domain/broadcast-content";
 import { quietHoursRelease, recipientTimeZone } from "../domain/quiet-hours";
 import { newId } from "../ids";
 import type { MessageContent, OutboundMessage, SendResult } from "../providers/types";
@@ -46,17 +45,6 @@ export const broadcastIdempotencyKey = (broadcastId: string, contactId: string) 
 const running = (broadcastId: string) =>
   sql`EXISTS (SELECT 1 FROM broadcasts WHERE id = ${broadcastId} AND status = 'running')`;
 
-function contactOf(recipient: Recipient): MergeContact {
-  let attributes: Record<string, string | number | boolean> = {};
-  try {
-    const parsed = recipient.attributes ? JSON.parse(recipient.attributes) : {};
-    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) attributes = parsed;
-  } catch {
-    attributes = {};
-  }
-  return { name: recipient.name, externalId: recipient.external_id, attributes };
-}
-
 /** The message rows of a job, rendered per recipient and priced per hop, as the accepting path builds them. */
 function buildMessages(
   row: BroadcastRow,
@@ -69,7 +57,7 @@ function buildMessages(
   const links: ReturnType<typeof trackContentLinks>["links"] = [];
   const iso = now.toISOString();
   for (const recipient of recipients) {
-    const contact = contactOf(recipient);
+    const contact = mergeContactOf(recipient);
     const id = newId("message");
     let content = renderForRecipient(stored, contact);
     if (row.linkTracking && linkBase) {

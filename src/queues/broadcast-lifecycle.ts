@@ -2,6 +2,7 @@ import { and, eq, inArray, sql } from "drizzle-orm";
 import { createDb, type Db } from "../db/client";
 import { rawStatement } from "../db/raw";
 import { type BroadcastRow, broadcasts, ledgerEntries, messages, outbox } from "../db/schema";
+import { formatAmount } from "../domain/money";
 import type { Env } from "../env";
 import { newId } from "../ids";
 import {
@@ -290,12 +291,10 @@ export async function finishIfDone(
     { status: "completed", completedAt: now },
     "broadcast.completed",
     now,
-    { total_cost: formatMicros(Number(cost?.micros ?? 0)), currency: row.currency },
+    { total_cost: formatAmount(Number(cost?.micros ?? 0)), currency: row.currency },
   );
   return done ? "done" : "sending";
 }
-
-const formatMicros = (micros: number) => (micros / 1_000_000).toFixed(6).replace(/0{1,4}$/, "");
 
 /** Emits `broadcast.progress` when the counts changed since `lastKey`; returns the key of the counts now. */
 export async function emitProgressIfChanged(env: Env, broadcastId: string, lastKey: string, now: Date) {

@@ -70,18 +70,42 @@ export async function broadcastCounts(
   db: Db,
   row: Pick<BroadcastRow, "id" | "total" | "skipped">,
 ): Promise<BroadcastCounts> {
-  const rows = await db
-    .select({ status: messages.status, n: sql<number>`count(*)` })
-    .from(messages)
-    .where(and(eq(messages.broadcastId, row.id), eq(messages.test, false)))
-    .groupBy(messages.status);
-  const by: Record<string, number> = {};
-  let made = 0;
-  for (const r of rows) {
+  return (await broadcastCountsOf(db, [row])).get(row.id) as BroadcastCounts;
+}
+
+/** The counts of several broadcasts (a page of the list) in one query. */
+export async function broadcastCountsOf(
+  db: Db,
+  rows: Pick<BroadcastRow, "id" | "total" | "skipped">[],
+): Promise<Map<string, BroadcastCounts>> {
+  const found =
+    rows.length === 0
+      ? []
+      : await db
+          .select({ id: messages.broadcastId, status: messages.status, n: sql<number>`count(*)` })
+          .from(messages)
+          .where(
+            and(
+              sql`${messages.broadcastId} IN (SELECT value FROM json_each(${JSON.stringify(rows.map((r) => r.id))}))`,
+              eq(messages.test, false),
+            ),
+          )
+          .groupBy(messages.broadcastId, messages.status);
+  const byBroadcast = new Map<string, Record<string, number>>();
+  for (const r of found) {
+    const by = byBroadcast.get(r.id ?? "") ?? {};
     by[r.status] = Number(r.n);
-    made += Number(r.n);
+    byBroadcast.set(r.id ?? "", by);
   }
+  return new Map(rows.map((row) => [row.id, countsFrom(row, byBroadcast.get(row.id) ?? {})]));
+}
+
+function countsFrom(
+  row: Pick<BroadcastRow, "total" | "skipped">,
+  by: Record<string, number>,
+): BroadcastCounts {
   const n = (...statuses: string[]) => statuses.reduce((sum, s) => sum + (by[s] ?? 0), 0);
+  const made = Object.values(by).reduce((sum, v) => sum + v, 0);
   const total = row.total ?? 0;
   const skipped = sumSkipped(row);
   return {

@@ -53,16 +53,13 @@ const getBalanceRoute = scopedRoute("messages:read", {
   },
 });
 
-/** A negative amount formats as "-0.0625"; formatAmount itself handles magnitudes. */
-const signed = (micros: number) => (micros < 0 ? `-${formatAmount(-micros)}` : formatAmount(micros));
-
 function renderLedgerEntry(e: LedgerEntryRow) {
   return {
     object: "ledger_entry" as const,
     id: e.id,
     kind: e.kind,
-    amount: signed(e.amountMicros),
-    balance_after: signed(e.balanceAfterMicros),
+    amount: formatAmount(e.amountMicros),
+    balance_after: formatAmount(e.balanceAfterMicros),
     message_id: e.messageId,
     hop: e.hop,
     description: e.description,
@@ -184,7 +181,7 @@ export const balanceRouter = newRouter()
       {
         object: "balance" as const,
         environment: caller.environment,
-        balance: signed(wallet?.balanceMicros ?? 0),
+        balance: formatAmount(wallet?.balanceMicros ?? 0),
         currency: wallet?.currency ?? "USD",
         recent_entries: entries.map(renderLedgerEntry),
       },
@@ -210,5 +207,5 @@ export const balanceRouter = newRouter()
         `(balance ${inUnits(result.balanceMicros)}); at most ${inUnits(room)} can be added now.`;
       throw new ApiError("validation_error", message, { details: [{ path: "amount", message }] });
     }
-    return c.json({ ...renderLedgerEntry(result.entry), balance: signed(result.balanceMicros) }, 201);
+    return c.json({ ...renderLedgerEntry(result.entry), balance: formatAmount(result.balanceMicros) }, 201);
   });

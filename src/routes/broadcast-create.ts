@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { createDb, type Db } from "../db/client";
 import { type BroadcastRow, broadcasts, contacts, wallets } from "../db/schema";
 import { ensureWallet, walletOf } from "../db/wallet";
-import { type BroadcastContent, renderForRecipient } from "../domain/broadcast-content";
+import { type BroadcastContent, mergeContactOf, renderForRecipient } from "../domain/broadcast-content";
 import {
   collectMergeFields,
   type MergeContact,
@@ -204,7 +204,7 @@ async function previewOf(
   }
   // Priced from the first sample's rendering (merge fields change an SMS's length only a little).
   const sampleContact: MergeContact = samples[0]
-    ? contactOf(samples[0])
+    ? mergeContactOf(samples[0])
     : { name: null, externalId: null, attributes: {} };
   const priced = renderForRecipient(content, sampleContact);
   let total = 0;
@@ -219,7 +219,6 @@ async function previewOf(
   await ensureWallet(db, scope, now);
   const [wallet] = await db.select({ balance: wallets.balanceMicros }).from(wallets).where(walletOf(scope));
   const balance = wallet?.balance ?? 0;
-  const signed = (micros: number) => (micros < 0 ? `-${formatAmount(-micros)}` : formatAmount(micros));
   return {
     object: "broadcast_preview" as const,
     recipients,
@@ -233,24 +232,14 @@ async function previewOf(
       recipients: c.recipients,
       cost: formatAmount(c.costMicros),
     })),
-    balance: signed(balance),
-    balance_after: signed(balance - total),
+    balance: formatAmount(balance),
+    balance_after: formatAmount(balance - total),
     sample: samples.map((s) => ({
       contact_id: s.contact_id,
       to: s.address,
-      content: renderSentContent(renderForRecipient(content, contactOf(s))) as Record<string, unknown>,
+      content: renderSentContent(renderForRecipient(content, mergeContactOf(s))) as Record<string, unknown>,
     })),
   };
-}
-
-function contactOf(s: { name: string | null; external_id: string | null; attributes: string }): MergeContact {
-  let attributes = {};
-  try {
-    attributes = JSON.parse(s.attributes) ?? {};
-  } catch {
-    attributes = {};
-  }
-  return { name: s.name, externalId: s.external_id, attributes };
 }
 
 export function publicPreview(preview: PlannedBroadcast["preview"]) {

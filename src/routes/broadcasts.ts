@@ -1,10 +1,17 @@
 import { z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
+import type { Context } from "hono";
 import { createDb, type Db } from "../db/client";
-import { BROADCAST_STATUSES, type BroadcastRow, broadcasts, contacts } from "../db/schema";
+import {
+  BROADCAST_STATUSES,
+  type BroadcastRow,
+  type BroadcastStatus,
+  broadcasts,
+  contacts,
+} from "../db/schema";
 import type { BroadcastContent } from "../domain/broadcast-content";
 import { renderContent, SAMPLE_CONTACT } from "../domain/merge-fields";
-import type { Principal } from "../env";
+import type { AppBindings, Principal } from "../env";
 import { ApiError } from "../errors";
 import { newId } from "../ids";
 import { principalOf } from "../middleware/auth";
@@ -14,8 +21,8 @@ import {
   resumeBroadcast,
   startBroadcast,
 } from "../queues/broadcast-lifecycle";
-import { broadcastCounts } from "../queues/broadcast-state";
-import { linkClickCounts } from "../services/links";
+import { type BroadcastCounts, broadcastCounts, broadcastCountsOf } from "../queues/broadcast-state";
+import { linkClickCounts, linkClickCountsOf } from "../services/links";
 import { createBroadcast, planBroadcast, publicPreview } from "./broadcast-create";
 import {
   BROADCAST_EXAMPLE_ID,
@@ -256,6 +263,25 @@ const conflict = (row: BroadcastRow, action: string) =>
     `The broadcast is ${row.status}; it cannot be ${action}.${row.status === "paused" && action === "started" ? " Use POST /v1/broadcasts/{id}/resume." : ""}`,
   );
 
+/**
+ * An idempotent action: a broadcast already `already` is answered as it is, one in `from` gets `run`, any
+ * other status is a 409. Answers the broadcast after it (the row the transition wrote, re-read only when a
+ * concurrent change won the race).
+ */
+async function act(
+  c: Context<AppBindings>,
+  rule: { already: BroadcastStatus[]; from: BroadcastStatus[]; verb: string },
+  run: (db: Db, row: BroadcastRow) => Promise<BroadcastRow | null>,
+) {
+  const db = createDb(c.env.DB);
+  const caller = principalOf(c);
+  const row = await findBroadcast(db, caller, c.req.param("id") ?? "");
+  if (rule.already.includes(row.status)) return c.json(await view(db, row), 200);
+  if (!rule.from.includes(row.status)) throw conflict(row, rule.verb);
+  const after = (await run(db, row)) ?? (await findBroadcast(db, caller, row.id));
+  return c.json(await view(db, after), 200);
+}
+
 export const broadcastsRouter = newRouter()
   .openapi(createBroadcastRoute, async (c) => {
     const caller = principalOf(c);
@@ -292,11 +318,22 @@ export const broadcastsRouter = newRouter()
       )
       .orderBy(desc(broadcasts.id))
       .limit(q.limit + 1);
-    const views = new Map(
-      await Promise.all(rows.slice(0, q.limit).map(async (r) => [r.id, await view(db, r)] as const)),
-    );
+    const shown = rows.slice(0, q.limit);
+    const [counts, clicks] = await Promise.all([
+      broadcastCountsOf(db, shown),
+      linkClickCountsOf(
+        db,
+        shown.map((r) => r.id),
+      ),
+    ]);
     return c.json(
-      page(rows, q.limit, (r) => views.get(r.id) as ReturnType<typeof renderBroadcast>),
+      page(rows, q.limit, (r) =>
+        renderBroadcast(
+          r,
+          counts.get(r.id) as BroadcastCounts,
+          clicks.get(r.id) ?? { clicks: 0, unique_clicks: 0 },
+        ),
+      ),
       200,
     );
   })
@@ -321,33 +358,23 @@ export const broadcastsRouter = newRouter()
     }
     return c.json(await view(db, await findBroadcast(db, principalOf(c), row.id)), 200);
   })
-  .openapi(pauseRoute, async (c) => {
-    const db = createDb(c.env.DB);
-    const row = await findBroadcast(db, principalOf(c), c.req.valid("param").id);
-    if (row.status !== "paused") {
-      if (row.status !== "running") throw conflict(row, "paused");
-      await pauseBroadcast(c.env, db, row, "requested", new Date());
-    }
-    return c.json(await view(db, await findBroadcast(db, principalOf(c), row.id)), 200);
-  })
-  .openapi(resumeRoute, async (c) => {
-    const db = createDb(c.env.DB);
-    const row = await findBroadcast(db, principalOf(c), c.req.valid("param").id);
-    if (row.status !== "running") {
-      if (row.status !== "paused") throw conflict(row, "resumed");
-      await resumeBroadcast(c.env, db, row, new Date());
-    }
-    return c.json(await view(db, await findBroadcast(db, principalOf(c), row.id)), 200);
-  })
-  .openapi(cancelRoute, async (c) => {
-    const db = createDb(c.env.DB);
-    const row = await findBroadcast(db, principalOf(c), c.req.valid("param").id);
-    if (row.status !== "canceled") {
-      if (row.status === "completed" || row.status === "failed") throw conflict(row, "canceled");
-      await cancelBroadcast(c.env, db, row, new Date());
-    }
-    return c.json(await view(db, await findBroadcast(db, principalOf(c), row.id)), 200);
-  })
+  .openapi(pauseRoute, (c) =>
+    act(c, { already: ["paused"], from: ["running"], verb: "paused" }, (db, row) =>
+      pauseBroadcast(c.env, db, row, "requested", new Date()),
+    ),
+  )
+  .openapi(resumeRoute, (c) =>
+    act(c, { already: ["running"], from: ["paused"], verb: "resumed" }, (db, row) =>
+      resumeBroadcast(c.env, db, row, new Date()),
+    ),
+  )
+  .openapi(cancelRoute, (c) =>
+    act(
+      c,
+      { already: ["canceled"], from: ["draft", "scheduled", "running", "paused"], verb: "canceled" },
+      (db, row) => cancelBroadcast(c.env, db, row, new Date()),
+    ),
+  )
   .openapi(testRoute, async (c) => {
     const caller = principalOf(c);
     const db = createDb(c.env.DB);

@@ -152,14 +152,27 @@ export async function linkClickCounts(
   db: Db,
   broadcastId: string,
 ): Promise<{ clicks: number; unique_clicks: number }> {
-  const row = await db.$client
+  return (await linkClickCountsOf(db, [broadcastId])).get(broadcastId) ?? { clicks: 0, unique_clicks: 0 };
+}
+
+/** The click counts of several broadcasts (a page of the list) in one query; test sends' clicks left out. */
+export async function linkClickCountsOf(
+  db: Db,
+  broadcastIds: string[],
+): Promise<Map<string, { clicks: number; unique_clicks: number }>> {
+  const counts = new Map(broadcastIds.map((id) => [id, { clicks: 0, unique_clicks: 0 }]));
+  if (broadcastIds.length === 0) return counts;
+  const { results } = await db.$client
     .prepare(
-      `SELECT count(*) AS clicks, count(DISTINCT message_id) AS unique_clicks
+      `SELECT broadcast_id, count(*) AS clicks, count(DISTINCT message_id) AS unique_clicks
        FROM link_clicks
-       WHERE broadcast_id = ?1
-         AND message_id NOT IN (SELECT id FROM messages WHERE broadcast_id = ?1 AND test = 1)`,
+       WHERE broadcast_id IN (SELECT value FROM json_each(?1))
+         AND message_id NOT IN (SELECT id FROM messages WHERE broadcast_id = link_clicks.broadcast_id AND test = 1)
+       GROUP BY broadcast_id`,
     )
-    .bind(broadcastId)
-    .first<{ clicks: number; unique_clicks: number }>();
-  return { clicks: row?.clicks ?? 0, unique_clicks: row?.unique_clicks ?? 0 };
+    .bind(JSON.stringify(broadcastIds))
+    .all<{ broadcast_id: string; clicks: number; unique_clicks: number }>();
+  for (const row of results)
+    counts.set(row.broadcast_id, { clicks: row.clicks, unique_clicks: row.unique_clicks });
+  return counts;
 }

@@ -68,21 +68,27 @@ export const WOKEN = {
  * so they sort by creation time and pass `isIdOf("webhookDelivery", …)` like every other id.
  * Compiled once per isolate; returns the new deliveries, which {@link commit} hands to the queue.
  */
-const compiledFanOut = compiled(
-  (db, p) =>
-    // insert().select(sql) fills every column in table order (drizzle's rule), hence the explicit NULLs.
-    db
-      .insert(webhookDeliveries)
-      .select(sql`
-      SELECT 'whd_' || ${p("idTime")} || lower(hex(randomblob(8))), e.tenant_id, e.environment, w.id, e.id,
-        e.type, e.subject_id, e.sequence, 1, NULL, 'pending', 0, ${p("nowMs")}, NULL, NULL, NULL, NULL, NULL,
-        ${p("nowMs")}
+/**
+ * The deliveries of the events `which` selects (a condition on `e`), one per enabled endpoint of their tenant
+ * and environment subscribed to their type. insert().select(sql) fills every column in table order (drizzle's
+ * rule), hence the explicit NULLs.
+ */
+function insertDeliveries(db: Db, idTime: unknown, nowMs: unknown, which: SQL) {
+  return db
+    .insert(webhookDeliveries)
+    .select(sql`
+      SELECT 'whd_' || ${idTime} || lower(hex(randomblob(8))), e.tenant_id, e.environment, w.id, e.id,
+        e.type, e.subject_id, e.sequence, 1, NULL, 'pending', 0, ${nowMs}, NULL, NULL, NULL, NULL, NULL, ${nowMs}
       FROM events e
       JOIN webhook_endpoints w
         ON w.tenant_id = e.tenant_id AND w.environment = e.environment AND w.enabled = 1
-      WHERE e.id = ${p("eventId")}
+      WHERE ${which}
         AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value IN (e.type, '*'))`)
-      .returning(WOKEN),
+    .returning(WOKEN);
+}
+
+const compiledFanOut = compiled(
+  (db, p) => insertDeliveries(db, p("idTime"), p("nowMs"), sql`e.id = ${p("eventId")}`),
   (result) =>
     (result.results as { id: string; next_attempt_at: number }[]).map((row) => ({
       wokenDeliveryId: row.id,
@@ -205,19 +211,12 @@ export function emitBulkEvents(
       json_extract(x.value, '$.d'), ${now.getTime()}
     FROM json_each(${json}) x
     WHERE ${guard(subject)}`);
-  const idTime = encodeTime(now.getTime(), 10).toLowerCase();
-  const fanOutAll = db
-    .insert(webhookDeliveries)
-    .select(sql`
-      SELECT 'whd_' || ${idTime} || lower(hex(randomblob(8))), e.tenant_id, e.environment, w.id, e.id,
-        e.type, e.subject_id, e.sequence, 1, NULL, 'pending', 0, ${now.getTime()}, NULL, NULL, NULL, NULL, NULL,
-        ${now.getTime()}
-      FROM events e
-      JOIN webhook_endpoints w
-        ON w.tenant_id = e.tenant_id AND w.environment = e.environment AND w.enabled = 1
-      WHERE e.id IN (SELECT json_extract(value, '$.e') FROM json_each(${json}))
-        AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value IN (e.type, '*'))`)
-    .returning(WOKEN);
+  const fanOutAll = insertDeliveries(
+    db,
+    encodeTime(now.getTime(), 10).toLowerCase(),
+    now.getTime(),
+    sql`e.id IN (SELECT json_extract(value, '$.e') FROM json_each(${json}))`,
+  );
   return [record, fanOutAll];
 }
 

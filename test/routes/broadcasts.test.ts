@@ -35,6 +35,11 @@ describe("broadcasts: create, run to completion, counts", () => {
     const done = await waitForBroadcast(secret, bc.id, (b) => b.status === "completed");
     expect(done.counts).toMatchObject({ total: 6, pending: 0, queued: 0, sent: 3, skipped: 3 });
     expect(done.skipped).toEqual({ suppressed: 1, invalid: 0, not_mobile: 1, no_address: 1 });
+    // The list shows the same counts (computed for the whole page at once), and filters by status.
+    const listed = await json(await call("GET", "/v1/broadcasts?status=completed", { key: secret }));
+    expect(listed.data.map((b: any) => [b.id, b.counts])).toEqual([[bc.id, done.counts]]);
+    const running = await json(await call("GET", "/v1/broadcasts?status=running", { key: secret }));
+    expect(running.data).toEqual([]);
 
     const msgs = await json(
       await call("GET", `/v1/messages?broadcast_id=${bc.id}&limit=100`, { key: secret }),
@@ -231,6 +236,8 @@ describe("broadcasts: merge fields, quiet hours, tracked links", () => {
     await call("GET", `/l/${codes[0]}`);
     const clicked = await waitForBroadcast(secret, bc.id, (b) => b.clicks === 2);
     expect(clicked.unique_clicks).toBe(1);
+    const listed = await json(await call("GET", "/v1/broadcasts", { key: secret }));
+    expect(listed.data[0]).toMatchObject({ id: bc.id, clicks: 2, unique_clicks: 1 });
     const event = await env.DB.prepare(
       "SELECT data FROM events WHERE tenant_id = ? AND type = 'link.clicked' ORDER BY id LIMIT 1",
     )
