@@ -15,7 +15,7 @@ import { encryptSecrets } from "../secrets";
 import { renderImport } from "../services/contact-upsert";
 import { putStream, UploadTooLargeError } from "../services/r2-upload";
 import { allowLocalWebhooks, checkWebhookUrl } from "../webhooks/url-guard";
-import { CONTACTS_READ } from "./contacts";
+import { CONTACTS_READ } from "./contact-schemas";
 import {
   decodeCursor,
   IdParamSchema,

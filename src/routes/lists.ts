@@ -18,7 +18,7 @@ import {
   removeListMember,
   unknownContactIds,
 } from "../services/lists";
-import { CONTACTS_READ, ContactSchema, renderContact } from "./contacts";
+import { CONTACTS_READ, ContactSchema, renderContact } from "./contact-schemas";
 import {
   decodeCursor,
   IdParamSchema,

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { describePhone, LINE_TYPES, nationalFormat, normalizePhone } from "../domain/phone";
-import { CONTACTS_READ } from "./contacts";
+import { CONTACTS_READ } from "./contact-schemas";
 import { jsonResponse, newRouter, scopedRoute } from "./shared";
 
 /**

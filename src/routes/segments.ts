@@ -16,7 +16,7 @@ import { newId } from "../ids";
 import { principalOf } from "../middleware/auth";
 import { addressesByContact } from "../services/lists";
 import { countSegment, segmentMembersPage } from "../services/segments";
-import { CONTACTS_READ, ContactSchema, renderContact } from "./contacts";
+import { CONTACTS_READ, ContactSchema, renderContact } from "./contact-schemas";
 import {
   decodeCursor,
   encodeCursor,

@@ -8,7 +8,7 @@ import { ApiError } from "../errors";
 import { principalOf } from "../middleware/auth";
 import type { Channel } from "../providers/types";
 import { findSuppression, suppress } from "../services/suppressions";
-import { CONTACTS_READ } from "./contacts";
+import { CONTACTS_READ } from "./contact-schemas";
 import {
   decodeCursor,
   IdParamSchema,
